@@ -1,0 +1,1 @@
+"""Recurrent and feed-forward models (Flax linen)."""

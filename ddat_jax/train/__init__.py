@@ -1,0 +1,1 @@
+"""Training engine: ``make_train(config, data) -> train(hparams, key)``."""
