@@ -1,0 +1,115 @@
+"""Shared pieces of the experiment configs (big_vision style).
+
+Config files in ``configs/`` are Python modules with ``get_config(arg=None)``; ``arg`` is a
+string of comma-separated ``key=value`` pairs and bare flags, for example::
+
+    python -m ddat_jax.main --config=configs/recola_re.py:modality=video_geometric,dimension=valence,smoke
+
+All defaults live here and in the config files; library functions take explicit keyword
+arguments and never read a config.
+"""
+
+from __future__ import annotations
+
+import ml_collections
+
+# Keys accepted in the config-file string argument, and how to convert their values.
+_ARG_TYPES = {
+    "modality": str,
+    "dimension": str,
+    "preset": str,
+    "seed": int,
+    "smoke": bool,
+    "aux": str,
+}
+
+
+def parse_arg(arg: str | None, **defaults) -> ml_collections.ConfigDict:
+    """Parses a big_vision-style config argument ``"k=v,k2=v2,flag"``.
+
+    Args:
+      arg: the string after ``:`` in ``--config=path.py:arg`` (``None`` or ``""`` for none).
+      **defaults: the accepted keys with their default values; a bare ``flag`` sets a bool key.
+
+    Returns:
+      A ConfigDict with every key of ``defaults``, overridden by ``arg``.
+
+    Raises:
+      ValueError: an unknown key, or a value that does not convert to the default's type.
+    """
+    out = ml_collections.ConfigDict(defaults)
+    if not arg:
+        return out
+    for item in arg.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if key not in defaults:
+            raise ValueError(
+                f"unknown config argument {key!r} in {arg!r}; valid: {sorted(defaults)}"
+            )
+        kind = type(defaults[key])
+        if not sep:
+            if kind is not bool:
+                raise ValueError(f"config argument {key!r} needs a value ({key}=...)")
+            out[key] = True
+            continue
+        if kind is bool:
+            if value.lower() not in ("1", "0", "true", "false", "yes", "no"):
+                raise ValueError(f"config argument {key}={value!r}: expected true/false")
+            out[key] = value.lower() in ("1", "true", "yes")
+        else:
+            try:
+                out[key] = kind(value)
+            except ValueError as err:
+                raise ValueError(
+                    f"config argument {key}={value!r}: expected {kind.__name__}"
+                ) from err
+    return out
+
+
+def data_config(*, modality: str = "audio", dimension: str = "arousal", preset: str = "recola"):
+    """The ``config.data`` section: where the corpus is and how it is read.
+
+    ``root=""`` means the embedded default corpus (generated once into the user cache
+    with ``preset``); any other value is a path to an AVEC 2016 copy or a CSV-layout corpus.
+    """
+    c = ml_collections.ConfigDict()
+    c.root = ""  # "" = embedded synthetic corpus; else /path/to/AVEC2016 or CSV layout.
+    c.preset = preset  # embedded corpus preset: "recola" | "small".
+    c.layout = "auto"  # "auto" | "avec2016" | "csv".
+    c.modality = modality  # one of the AVEC modalities, or "audio+video_geometric".
+    c.dimension = dimension  # "arousal" | "valence".
+    c.gold = "provided"  # "provided" | "mean" | "ccc_centring" | "ewe".
+    c.pu_ddof = 1  # ddof of the std over raters (perception uncertainty).
+    c.delay_s = 2.4  # annotation delay compensation: labels shifted back by this many seconds.
+    c.frame_period = 0.04  # seconds; used to turn delay_s into frames.
+    c.evaluate_test = True  # report test metrics where test labels exist.
+    return c
+
+
+def ddat_config(arg: str | None, *, aux: str, name: str) -> ml_collections.ConfigDict:
+    """The full DDAT experiment config (METHODS.md §1), shared by the recola_* configs.
+
+    Args:
+      arg: the config-file argument (``modality=...,dimension=...,preset=...,seed=...,smoke``).
+      aux: auxiliary task of stage 1: ``"re"`` (reconstruction) or ``"pu"`` (perception
+        uncertainty); ``"none"`` runs the baselines only.
+      name: the config's name (default workdir ``runs/<name>``).
+    """
+    a = parse_arg(
+        arg, modality="audio", dimension="arousal", preset="recola", seed=0, smoke=False, aux=aux
+    )
+    c = ml_collections.ConfigDict()
+    c.name = name
+    c.method = "ddat"
+    c.seed = a.seed
+    c.smoke = a.smoke
+    c.data = data_config(modality=a.modality, dimension=a.dimension, preset=a.preset)
+    if a.smoke:
+        c.data.preset = "small"
+    c.ddat = ml_collections.ConfigDict()
+    c.ddat.aux = a.aux  # "re" | "pu" | "none"
+    return c

@@ -1,0 +1,63 @@
+"""From a ``config.data`` section to model-ready, standardised, delay-compensated data.
+
+This is the one place where the config meets the data layer: it resolves the corpus root
+(the embedded corpus when ``root`` is empty), loads one modality set × dimension, shifts
+the labels back by the annotation delay and standardises the features with train
+statistics.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from absl import logging
+
+from ddat_jax.data import corpus as corpus_lib
+from ddat_jax.data import preprocess, synthetic
+
+
+def resolve_root(data_cfg, *, seed: int = 0) -> Path:
+    """Returns the corpus root: ``data_cfg.root`` or the cached embedded corpus.
+
+    Generates the embedded corpus (preset ``data_cfg.preset``) on first use.
+    """
+    if data_cfg.root:
+        root = Path(data_cfg.root).expanduser()
+        if not root.is_dir():
+            raise FileNotFoundError(
+                f"config.data.root={data_cfg.root!r} is not a directory; give the folder that "
+                "holds features_audio/, ratings_gold_standard/, ... (AVEC 2016) or the CSV "
+                "layout described in the README, or leave it empty for the embedded corpus"
+            )
+        return root
+    return synthetic.ensure_corpus(preset=data_cfg.preset, seed=seed)
+
+
+def modalities_of(data_cfg) -> tuple[str, ...]:
+    """Splits ``"audio+video_geometric"`` into its modalities."""
+    return tuple(m for m in str(data_cfg.modality).split("+") if m)
+
+
+def prepare_corpus(data_cfg, *, seed: int = 0) -> corpus_lib.Corpus:
+    """Loads, delay-compensates and standardises the corpus named by ``data_cfg``.
+
+    Returns:
+      A Corpus whose features are standardised with train statistics (NaN → 0) and whose
+      labels (gold standard, rater traces, PU) are shifted back by
+      ``round(delay_s / frame_period)`` frames with last-value padding (AVEC 2016 rule).
+    """
+    root = resolve_root(data_cfg, seed=seed)
+    t0 = time.perf_counter()
+    corpus = corpus_lib.load_corpus(
+        root,
+        modality=modalities_of(data_cfg),
+        dimension=data_cfg.dimension,
+        layout=data_cfg.layout,
+        gold=data_cfg.gold,
+        pu_ddof=data_cfg.pu_ddof,
+    )
+    logging.info("loaded %s in %.2f s", root, time.perf_counter() - t0)
+    delay_frames = int(round(data_cfg.delay_s / corpus.frame_period))
+    corpus = preprocess.shift_corpus_labels(corpus, delay_frames)
+    return preprocess.standardise(corpus)
