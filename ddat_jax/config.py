@@ -3,7 +3,8 @@
 Config files in ``configs/`` are Python modules with ``get_config(arg=None)``; ``arg`` is a
 string of comma-separated ``key=value`` pairs and bare flags, for example::
 
-    python -m ddat_jax.main --config=configs/recola_re.py:modality=video_geometric,dimension=valence,smoke
+    python -m ddat_jax.main \
+        --config=configs/recola_re.py:modality=video_geometric,dimension=valence,smoke
 
 All defaults live here and in the config files; library functions take explicit keyword
 arguments and never read a config.

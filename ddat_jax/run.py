@@ -5,7 +5,6 @@ The method named by ``config.method`` decides what happens after the data are pr
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
