@@ -1,0 +1,457 @@
+"""GRU and LSTM layers with ``torch.nn.GRU`` / ``torch.nn.LSTM`` semantics.
+
+Gate conventions (identical to PyTorch, so torch weights import unchanged):
+
+GRU, gates stacked in the order ``(r, z, n)``::
+
+    r  = sigmoid(W_ir x + b_ir + W_hr h + b_hr)
+    z  = sigmoid(W_iz x + b_iz + W_hz h + b_hz)
+    n  = tanh(W_in x + b_in + r * (W_hn h + b_hn))
+    h' = (1 - z) * n + z * h
+
+LSTM, gates stacked in the order ``(i, f, g, o)``::
+
+    i, f, o = sigmoid(W_i* x + b_i* + W_h* h + b_h*)
+    g       = tanh(W_ig x + b_ig + W_hg h + b_hg)
+    c'      = f * c + i * g
+    h'      = o * tanh(c')
+
+Parameters use PyTorch's names and layouts: ``weight_ih_l{k}[_reverse]``
+``[gates * hidden, in]``, ``weight_hh_l{k}[_reverse]`` ``[gates * hidden, hidden]``,
+``bias_ih_l{k}[_reverse]`` and ``bias_hh_l{k}[_reverse]`` ``[gates * hidden]``.
+
+The input projection of a whole sequence is one matmul before the time loop; only
+``h @ W_hh^T`` stays inside ``lax.scan``. Each layer direction has a ``jax.custom_vjp``
+whose backward pass works like cuDNN's: the reverse scan carries only the state
+cotangents and emits the gate pre-activation cotangents ``[time, batch, gates * hidden]``;
+the recurrent weight and bias gradients are then single einsums over time and batch,
+instead of a ``[gates * hidden, hidden]`` read-modify-write at every step (which is what
+plain autodiff of ``lax.scan`` does).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+CELLS = ("gru", "lstm")
+BACKWARDS = ("custom", "autodiff")
+_NUM_GATES = {"gru": 3, "lstm": 4}
+
+Array = jax.Array
+
+
+def num_gates(cell: str) -> int:
+    """Number of stacked gates of ``cell`` (3 for GRU, 4 for LSTM)."""
+    if cell not in _NUM_GATES:
+        raise ValueError(f"unknown cell {cell!r}; valid cells: {sorted(_NUM_GATES)}")
+    return _NUM_GATES[cell]
+
+
+def param_names(layer: int, reverse: bool) -> tuple[str, str, str, str]:
+    """Torch parameter names ``(weight_ih, weight_hh, bias_ih, bias_hh)`` of one direction."""
+    suffix = f"_l{layer}" + ("_reverse" if reverse else "")
+    return tuple(f"{kind}{suffix}" for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
+
+
+# --------------------------------------------------------------------------------------
+# Cell steps. `gi` is the precomputed input projection (x @ W_ih^T + b_ih) of one step.
+# --------------------------------------------------------------------------------------
+
+
+def gru_step(h: Array, gi: Array, w_hh_t: Array, b_hh: Array) -> tuple[Array, tuple]:
+    """One GRU step.
+
+    Args:
+      h: previous hidden state ``[batch, hidden]``.
+      gi: input projection ``x @ W_ih^T + b_ih`` of this step ``[batch, 3 * hidden]``.
+      w_hh_t: transposed recurrent weights ``[hidden, 3 * hidden]``.
+      b_hh: recurrent bias ``[3 * hidden]``.
+
+    Returns:
+      ``(h_new, (r, z, n, ghn))``: the new state and what the backward pass needs
+      (``ghn = W_hn h + b_hn``), each ``[batch, hidden]``.
+    """
+    gh = h @ w_hh_t + b_hh
+    gi_r, gi_z, gi_n = jnp.split(gi, 3, axis=-1)
+    gh_r, gh_z, gh_n = jnp.split(gh, 3, axis=-1)
+    r = jax.nn.sigmoid(gi_r + gh_r)
+    z = jax.nn.sigmoid(gi_z + gh_z)
+    n = jnp.tanh(gi_n + r * gh_n)
+    h_new = (1.0 - z) * n + z * h
+    return h_new, (r, z, n, gh_n)
+
+
+def lstm_step(
+    hc: tuple[Array, Array], gi: Array, w_hh_t: Array, b_hh: Array
+) -> tuple[tuple[Array, Array], tuple]:
+    """One LSTM step.
+
+    Args:
+      hc: previous ``(h, c)``, each ``[batch, hidden]``.
+      gi: input projection ``x @ W_ih^T + b_ih`` of this step ``[batch, 4 * hidden]``.
+      w_hh_t: transposed recurrent weights ``[hidden, 4 * hidden]``.
+      b_hh: recurrent bias ``[4 * hidden]``.
+
+    Returns:
+      ``((h_new, c_new), (i, f, g, o))`` with gate activations ``[batch, hidden]``.
+    """
+    h, c = hc
+    a = gi + h @ w_hh_t + b_hh
+    a_i, a_f, a_g, a_o = jnp.split(a, 4, axis=-1)
+    i = jax.nn.sigmoid(a_i)
+    f = jax.nn.sigmoid(a_f)
+    g = jnp.tanh(a_g)
+    o = jax.nn.sigmoid(a_o)
+    c_new = f * c + i * g
+    h_new = o * jnp.tanh(c_new)
+    return (h_new, c_new), (i, f, g, o)
+
+
+# --------------------------------------------------------------------------------------
+# Recurrences over time: gi [time, batch, G*H] -> hs [time, batch, H].
+# mask is float [time, batch, 1] (1 = real frame); the state is frozen on padded frames
+# and the output there is zero.
+# --------------------------------------------------------------------------------------
+
+
+def _gru_scan(gi, w_hh, b_hh, mask, unroll):
+    batch, hidden = gi.shape[1], w_hh.shape[1]
+    w_hh_t = w_hh.T
+
+    def body(h, inp):
+        gi_t, m_t = inp
+        h_new, res = gru_step(h, gi_t, w_hh_t, b_hh)
+        h_next = m_t * h_new + (1.0 - m_t) * h
+        return h_next, (m_t * h_new, res)
+
+    h0 = jnp.zeros((batch, hidden), gi.dtype)
+    _, (hs, res) = jax.lax.scan(body, h0, (gi, mask), unroll=unroll)
+    return hs, res
+
+
+def _lstm_scan(gi, w_hh, b_hh, mask, unroll):
+    batch, hidden = gi.shape[1], w_hh.shape[1]
+    w_hh_t = w_hh.T
+
+    def body(hc, inp):
+        gi_t, m_t = inp
+        (h_new, c_new), gates = lstm_step(hc, gi_t, w_hh_t, b_hh)
+        h, c = hc
+        h_next = m_t * h_new + (1.0 - m_t) * h
+        c_next = m_t * c_new + (1.0 - m_t) * c
+        return (h_next, c_next), (m_t * h_new, c_new, gates)
+
+    zeros = jnp.zeros((batch, hidden), gi.dtype)
+    _, (hs, cs, gates) = jax.lax.scan(body, (zeros, zeros), (gi, mask), unroll=unroll)
+    return hs, cs, gates
+
+
+def _shift_states(states: Array) -> Array:
+    """State entering each step ``[time, batch, hidden]`` from the masked outputs.
+
+    Outputs are zero on padded frames, but padding only occurs at the end of a sequence
+    and nothing after a padded frame depends on the entering state of a real frame, so
+    the masked outputs shifted by one step are the entering states wherever they matter.
+    """
+    return jnp.concatenate([jnp.zeros_like(states[:1]), states[:-1]], axis=0)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(4,))
+def gru_recurrence(gi: Array, w_hh: Array, b_hh: Array, mask: Array, unroll: int = 1) -> Array:
+    """GRU over time with a cuDNN-style backward pass.
+
+    Args:
+      gi: input projections ``x @ W_ih^T + b_ih``, ``[time, batch, 3 * hidden]``.
+      w_hh: recurrent weights ``[3 * hidden, hidden]`` (torch layout).
+      b_hh: recurrent bias ``[3 * hidden]``.
+      mask: ``[time, batch, 1]`` float, 1 on real frames, padding only at the end.
+      unroll: ``lax.scan`` unroll factor.
+
+    Returns:
+      Hidden states ``[time, batch, hidden]``, zero on padded frames.
+    """
+    return _gru_scan(gi, w_hh, b_hh, mask, unroll)[0]
+
+
+def _gru_fwd(gi, w_hh, b_hh, mask, unroll):
+    hs, (r, z, n, ghn) = _gru_scan(gi, w_hh, b_hh, mask, unroll)
+    return hs, (hs, r, z, n, ghn, w_hh, mask)
+
+
+def _gru_bwd(unroll, res, d_hs):
+    hs, r, z, n, ghn, w_hh, mask = res
+    h_prev = _shift_states(hs)
+
+    def body(dh, inp):
+        d_out, m, h_p, r_t, z_t, n_t, ghn_t = inp
+        # Cotangent of the candidate state h'_t: it reaches both the output and the
+        # carried state only on real frames.
+        dh_new = m * (d_out + dh)
+        dn = dh_new * (1.0 - z_t)
+        da_z = dh_new * (h_p - n_t) * z_t * (1.0 - z_t)
+        da_n = dn * (1.0 - n_t * n_t)
+        da_r = da_n * ghn_t * r_t * (1.0 - r_t)
+        dgh = jnp.concatenate([da_r, da_z, da_n * r_t], axis=-1)
+        dh_p = (1.0 - m) * dh + dh_new * z_t + dgh @ w_hh
+        dgi = jnp.concatenate([da_r, da_z, da_n], axis=-1)
+        return dh_p, (dgi, dgh)
+
+    dh0 = jnp.zeros_like(hs[0])
+    _, (dgi, dgh) = jax.lax.scan(
+        body, dh0, (d_hs, mask, h_prev, r, z, n, ghn), reverse=True, unroll=unroll
+    )
+    d_w_hh = jnp.einsum("tbg,tbh->gh", dgh, h_prev)
+    d_b_hh = jnp.sum(dgh, axis=(0, 1))
+    return dgi, d_w_hh, d_b_hh, jnp.zeros_like(mask)
+
+
+gru_recurrence.defvjp(_gru_fwd, _gru_bwd)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(4,))
+def lstm_recurrence(gi: Array, w_hh: Array, b_hh: Array, mask: Array, unroll: int = 1) -> Array:
+    """LSTM over time with a cuDNN-style backward pass.
+
+    Args:
+      gi: input projections ``x @ W_ih^T + b_ih``, ``[time, batch, 4 * hidden]``.
+      w_hh: recurrent weights ``[4 * hidden, hidden]`` (torch layout).
+      b_hh: recurrent bias ``[4 * hidden]``.
+      mask: ``[time, batch, 1]`` float, 1 on real frames, padding only at the end.
+      unroll: ``lax.scan`` unroll factor.
+
+    Returns:
+      Hidden states ``[time, batch, hidden]``, zero on padded frames.
+    """
+    return _lstm_scan(gi, w_hh, b_hh, mask, unroll)[0]
+
+
+def _lstm_fwd(gi, w_hh, b_hh, mask, unroll):
+    hs, cs, gates = _lstm_scan(gi, w_hh, b_hh, mask, unroll)
+    return hs, (hs, cs, gates, w_hh, mask)
+
+
+def _lstm_bwd(unroll, res, d_hs):
+    hs, cs, (i, f, g, o), w_hh, mask = res
+    h_prev = _shift_states(hs)
+    # cs holds the unmasked c'_t; the cell state entering a real frame t > 0 is c'_{t-1}
+    # because real frames precede all padding.
+    c_prev = jnp.concatenate([jnp.zeros_like(cs[:1]), cs[:-1]], axis=0)
+
+    def body(carry, inp):
+        dh, dc = carry
+        d_out, m, c_p, c_t, i_t, f_t, g_t, o_t = inp
+        dh_new = m * (d_out + dh)
+        tc = jnp.tanh(c_t)
+        dc_new = m * dc + dh_new * o_t * (1.0 - tc * tc)
+        da_i = dc_new * g_t * i_t * (1.0 - i_t)
+        da_f = dc_new * c_p * f_t * (1.0 - f_t)
+        da_g = dc_new * i_t * (1.0 - g_t * g_t)
+        da_o = dh_new * tc * o_t * (1.0 - o_t)
+        da = jnp.concatenate([da_i, da_f, da_g, da_o], axis=-1)
+        dh_p = (1.0 - m) * dh + da @ w_hh
+        dc_p = (1.0 - m) * dc + dc_new * f_t
+        return (dh_p, dc_p), da
+
+    zeros = jnp.zeros_like(hs[0])
+    _, da = jax.lax.scan(
+        body, (zeros, zeros), (d_hs, mask, c_prev, cs, i, f, g, o), reverse=True, unroll=unroll
+    )
+    d_w_hh = jnp.einsum("tbg,tbh->gh", da, h_prev)
+    d_b_hh = jnp.sum(da, axis=(0, 1))
+    return da, d_w_hh, d_b_hh, jnp.zeros_like(mask)
+
+
+lstm_recurrence.defvjp(_lstm_fwd, _lstm_bwd)
+
+
+def _autodiff_recurrence(cell: str) -> Callable:
+    if cell == "gru":
+        return lambda gi, w, b, m, unroll: _gru_scan(gi, w, b, m, unroll)[0]
+    return lambda gi, w, b, m, unroll: _lstm_scan(gi, w, b, m, unroll)[0]
+
+
+_CUSTOM = {"gru": gru_recurrence, "lstm": lstm_recurrence}
+
+
+# --------------------------------------------------------------------------------------
+# Layers and stacks (pure functions on the torch-named parameter dict).
+# --------------------------------------------------------------------------------------
+
+
+def reverse_padded(x: Array, lengths: Array | None) -> Array:
+    """Reverse each sequence within its length; padding stays at the end.
+
+    Args:
+      x: ``[time, batch, ...]``.
+      lengths: ``[batch]`` int number of real frames, or None (all frames real).
+
+    Returns:
+      ``[time, batch, ...]``; applying it twice gives back ``x``.
+    """
+    if lengths is None:
+        return jnp.flip(x, axis=0)
+    t = jnp.arange(x.shape[0])[:, None]
+    idx = jnp.where(t < lengths[None, :], lengths[None, :] - 1 - t, t)
+    idx = idx.reshape(idx.shape + (1,) * (x.ndim - 2))
+    return jnp.take_along_axis(x, idx, axis=0)
+
+
+def rnn_direction(
+    params: dict,
+    x: Array,
+    mask: Array,
+    *,
+    cell: str,
+    layer: int,
+    reverse: bool,
+    backward: str = "custom",
+    unroll: int = 1,
+) -> Array:
+    """One direction of one layer, time-major.
+
+    Args:
+      params: torch-named parameter dict (see module docstring).
+      x: inputs ``[time, batch, features]``, already reversed within each sequence for
+        the reverse direction.
+      mask: ``[time, batch, 1]`` float.
+      cell: "gru" or "lstm".
+      layer: layer index (selects the parameter names).
+      reverse: selects the ``_reverse`` parameters.
+      backward: "custom" (cuDNN-style VJP) or "autodiff" (plain autodiff of the scan).
+      unroll: ``lax.scan`` unroll factor.
+
+    Returns:
+      ``[time, batch, hidden]``.
+    """
+    w_ih, w_hh, b_ih, b_hh = (params[k] for k in param_names(layer, reverse))
+    # One large matmul over all frames: the part of the work that does not recur.
+    gi = jnp.einsum("tbf,gf->tbg", x, w_ih) + b_ih
+    if backward == "custom":
+        return _CUSTOM[cell](gi, w_hh, b_hh, mask, unroll)
+    if backward == "autodiff":
+        return _autodiff_recurrence(cell)(gi, w_hh, b_hh, mask, unroll)
+    raise ValueError(f"unknown backward {backward!r}; valid: {list(BACKWARDS)}")
+
+
+def rnn_apply(
+    params: dict,
+    x: Array,
+    mask: Array | None = None,
+    *,
+    cell: str,
+    num_layers: int,
+    bidirectional: bool = False,
+    backward: str = "custom",
+    unroll: int = 1,
+) -> Array:
+    """Stacked (bi)directional GRU/LSTM with torch semantics, as a pure function.
+
+    Args:
+      params: torch-named parameter dict, e.g. from :func:`import_torch_rnn`.
+      x: ``[batch, time, features]``.
+      mask: optional ``[batch, time]`` bool, True on real frames; padding only at the end.
+      cell: "gru" or "lstm".
+      num_layers: number of stacked layers.
+      bidirectional: the reverse direction of each padded sequence starts at its last
+        real frame; the next layer's input is ``concat(forward, backward)``.
+      backward: "custom" or "autodiff" (see :func:`rnn_direction`).
+      unroll: ``lax.scan`` unroll factor.
+
+    Returns:
+      Last layer's outputs ``[batch, time, hidden * directions]``, zero on padded frames.
+    """
+    num_gates(cell)
+    if backward not in BACKWARDS:
+        raise ValueError(f"unknown backward {backward!r}; valid: {list(BACKWARDS)}")
+    h = jnp.swapaxes(x, 0, 1)
+    if mask is None:
+        m = jnp.ones(h.shape[:2] + (1,), h.dtype)
+        lengths = None
+    else:
+        mask_tb = jnp.swapaxes(jnp.asarray(mask, bool), 0, 1)
+        m = mask_tb[..., None].astype(h.dtype)
+        lengths = jnp.sum(mask_tb, axis=0)
+    run = functools.partial(rnn_direction, cell=cell, backward=backward, unroll=unroll)
+    for layer in range(num_layers):
+        out = run(params, h, m, layer=layer, reverse=False)
+        if bidirectional:
+            h_rev = reverse_padded(h, lengths)
+            out_rev = reverse_padded(run(params, h_rev, m, layer=layer, reverse=True), lengths)
+            out = jnp.concatenate([out, out_rev], axis=-1)
+        h = out
+    return jnp.swapaxes(h, 0, 1)
+
+
+def torch_uniform(scale: float) -> Callable:
+    """Initializer ``uniform(-scale, scale)`` (torch's RNN init with scale 1/sqrt(H))."""
+
+    def init(key, shape, dtype=jnp.float32):
+        return jax.random.uniform(key, shape, dtype, -scale, scale)
+
+    return init
+
+
+class RNN(nn.Module):
+    """Stacked GRU/LSTM with ``torch.nn.GRU``/``torch.nn.LSTM`` (``batch_first``) semantics.
+
+    Parameters are named like torch's state dict (``weight_ih_l0``, ``bias_hh_l1_reverse``,
+    …) with torch's shapes, so :func:`ddat_jax.models.import_torch_rnn` only converts dtypes.
+
+    Attributes:
+      cell: "gru" or "lstm".
+      hidden_size: hidden units per direction.
+      num_layers: stacked layers.
+      bidirectional: run a reverse direction too; output size doubles.
+      backward: "custom" (cuDNN-style VJP, default) or "autodiff" (plain autodiff).
+      init_scale: weights and biases are uniform(-a, a) with ``a = init_scale``; None
+        (default) uses torch's ``a = 1 / sqrt(hidden_size)``.
+      unroll: ``lax.scan`` unroll factor (1 was fastest on CPU).
+      param_dtype: parameter dtype.
+    """
+
+    cell: str = "gru"
+    hidden_size: int = 120
+    num_layers: int = 1
+    bidirectional: bool = False
+    backward: str = "custom"
+    init_scale: float | None = None
+    unroll: int = 1
+    param_dtype: jnp.dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x: Array, mask: Array | None = None) -> Array:
+        """Maps ``[batch, time, features]`` to ``[batch, time, hidden_size * directions]``.
+
+        Args:
+          x: inputs ``[batch, time, features]``.
+          mask: optional ``[batch, time]`` bool, True on real frames (padding at the end).
+        """
+        gates = num_gates(self.cell) * self.hidden_size
+        scale = self.init_scale if self.init_scale is not None else 1 / math.sqrt(self.hidden_size)
+        init = torch_uniform(scale)
+        directions = (False, True) if self.bidirectional else (False,)
+        params = {}
+        in_size = x.shape[-1]
+        for layer in range(self.num_layers):
+            for reverse in directions:
+                names = param_names(layer, reverse)
+                shapes = ((gates, in_size), (gates, self.hidden_size), (gates,), (gates,))
+                for name, shape in zip(names, shapes, strict=True):
+                    params[name] = self.param(name, init, shape, self.param_dtype)
+            in_size = self.hidden_size * len(directions)
+        return rnn_apply(
+            params,
+            x,
+            mask,
+            cell=self.cell,
+            num_layers=self.num_layers,
+            bidirectional=self.bidirectional,
+            backward=self.backward,
+            unroll=self.unroll,
+        )
