@@ -1,0 +1,689 @@
+"""Readers and writers for the AVEC 2016 RECOLA file formats.
+
+Formats (see the AVEC 2016 package description):
+
+* Feature ARFF ``features_<modality>/<dimension>/<stem>.arff``: the frame time first
+  (``frameTime`` or ``frametime``), then N numeric features, no class attribute; ``?`` is a
+  missing value.
+* Gold standard ARFF ``ratings_gold_standard/<dimension>/<stem>.arff``: attributes
+  ``Instance_name string``, ``frameTime numeric``, ``GoldStandard numeric``; 9 header lines,
+  CRLF line endings.
+* Individual ratings CSV ``ratings_individual/<dimension>/<stem>.csv``: ``;``-separated, header
+  ``time;FM1 ;FM2 ;FM3 ;FF1 ;FF2 ;FF3`` (trailing spaces after all raters but the last).
+
+Reading is fast: the header is parsed line by line, the data block goes to the C engine of
+``pandas.read_csv`` as bytes (a 632-feature x 7501-frame ARFF reads in a fraction of a second,
+see ``tools/bench_io.py``). Every malformed input raises :class:`DataFormatError` naming the
+file, the line (1-based) or column, and what was expected.
+
+Writers are atomic (temporary file in the same folder, then ``os.replace``) and write CRLF line
+endings like the organisers' MATLAB ``arffwrite``. Every line, the last one included, ends with
+CRLF; there is no blank line at the end.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+import re
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "DIMENSIONS",
+    "FRAME_PERIOD",
+    "MODALITIES",
+    "PARTITIONS",
+    "RATERS",
+    "DataFormatError",
+    "check_time_grid",
+    "read_arff",
+    "read_gold_standard",
+    "read_ratings",
+    "write_arff",
+    "write_gold_standard",
+    "write_ratings",
+]
+
+MODALITIES: dict[str, int] = {
+    "audio": 88,
+    "video_appearance": 168,
+    "video_geometric": 632,
+    "ECG": 19,
+    "HRHRV": 10,
+    "EDA": 8,
+    "SCL": 8,
+    "SCR": 8,
+}
+"""Feature sets of AVEC 2016 and their number of features (folder ``features_<name>``)."""
+
+DIMENSIONS: tuple[str, ...] = ("arousal", "valence")
+RATERS: tuple[str, ...] = ("FM1", "FM2", "FM3", "FF1", "FF2", "FF3")
+PARTITIONS: tuple[str, ...] = ("train", "dev", "test")
+FRAME_PERIOD: float = 0.04
+"""Frame period of the AVEC 2016 features and labels, in seconds."""
+
+_TIME_NAMES = ("frametime", "time")
+_NUMERIC_TYPES = ("numeric", "real", "integer")
+_NAN_TOKENS = ["?", "nan", "NaN", "NAN"]
+
+
+class DataFormatError(ValueError):
+    """A file does not have the expected format.
+
+    The message names the file, the line (1-based) or column, and what was expected.
+    """
+
+
+def _where(path: str | os.PathLike, line: int | None = None) -> str:
+    return f"{path}, line {line}" if line is not None else f"{path}"
+
+
+# ----------------------------------------------------------------------------- reading helpers
+
+
+def _read_bytes(path: str | os.PathLike) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: file not found") from None
+
+
+def _decode(raw: bytes, path, line: int) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
+
+
+def _unquote(name: str) -> str:
+    name = name.strip()
+    if len(name) >= 2 and name[0] == name[-1] and name[0] in "'\"":
+        return name[1:-1]
+    return name
+
+
+def _data_lines(data: bytes, first_line: int) -> tuple[list[bytes] | None, bytes, np.ndarray]:
+    """Finds the non-blank, non-comment lines of a data block.
+
+    Args:
+        data: the data block (bytes, any line ending).
+        first_line: 1-based file line number of the first line of ``data``.
+
+    Returns:
+        ``(lines, block, line_numbers)``: the kept lines (each may end with ``\\r``), the bytes
+        to hand to the CSV parser, and the 1-based file line number of every kept line.
+    """
+    lines = data.split(b"\n")
+    if lines and not lines[-1].strip():
+        lines.pop()
+    skip = [i for i, ln in enumerate(lines) if not ln.strip() or ln.lstrip()[:1] == b"%"]
+    if skip:
+        skip_set = set(skip)
+        keep = [i for i in range(len(lines)) if i not in skip_set]
+        lines = [lines[i] for i in keep]
+        block = b"\n".join(lines)
+        numbers = np.asarray(keep, dtype=np.int64) + first_line
+    else:
+        block = data
+        numbers = np.arange(len(lines), dtype=np.int64) + first_line
+    return lines, block, numbers
+
+
+def _split_fields(line: str, sep: str) -> list[str]:
+    return next(csv.reader([line], delimiter=sep, quotechar="'", skipinitialspace=True))
+
+
+def _check_field_counts(
+    path, lines: list[bytes], numbers: np.ndarray, sep: str, expected: int, what: str
+) -> None:
+    sep_b = sep.encode()
+    if any(b"'" in ln or b'"' in ln for ln in lines):
+        counts = [len(_split_fields(ln.decode("utf-8", "replace"), sep)) for ln in lines]
+    else:
+        counts = [ln.count(sep_b) + 1 for ln in lines]
+    counts_arr = np.asarray(counts)
+    bad = np.flatnonzero(counts_arr != expected)
+    if bad.size:
+        i = int(bad[0])
+        raise DataFormatError(
+            f"{_where(path, int(numbers[i]))}: expected {expected} {sep!r}-separated fields "
+            f"({what}), found {counts[i]}"
+            + (" (truncated file?)" if i == len(lines) - 1 and counts[i] < expected else "")
+        )
+
+
+def _diagnose_values(
+    path, lines: list[bytes], numbers: np.ndarray, sep: str, names: Sequence[str], numeric
+) -> None:
+    """Slow path run only after the fast parser failed: finds the first bad value."""
+    for ln, number in zip(lines, numbers, strict=True):
+        fields = _split_fields(ln.decode("utf-8", "replace").rstrip("\r"), sep)
+        for j, (tok, is_num) in enumerate(zip(fields, numeric, strict=False)):
+            if not is_num:
+                continue
+            tok = tok.strip()
+            if tok in _NAN_TOKENS:
+                continue
+            try:
+                float(tok)
+            except ValueError:
+                raise DataFormatError(
+                    f"{_where(path, int(number))}: column {j + 1} ({names[j]!r}) expected a "
+                    f"number or '?', found {tok!r}"
+                ) from None
+
+
+def _parse_block(
+    path,
+    lines: list[bytes],
+    block: bytes,
+    numbers: np.ndarray,
+    *,
+    sep: str,
+    names: Sequence[str],
+    numeric: Sequence[bool],
+    what: str,
+) -> pd.DataFrame:
+    _check_field_counts(path, lines, numbers, sep, len(names), what)
+    dtype = {j: (np.float64 if is_num else str) for j, is_num in enumerate(numeric)}
+    try:
+        frame = pd.read_csv(
+            io.BytesIO(block),
+            sep=sep,
+            header=None,
+            names=list(range(len(names))),
+            index_col=False,
+            dtype=dtype,
+            na_values=_NAN_TOKENS,
+            keep_default_na=False,
+            skipinitialspace=True,
+            quotechar="'",
+            escapechar="\\",
+            skip_blank_lines=False,
+            engine="c",
+        )
+    except (ValueError, pd.errors.ParserError) as err:
+        _diagnose_values(path, lines, numbers, sep, names, numeric)
+        raise DataFormatError(f"{path}: could not parse the data block: {err}") from err
+    if len(frame) != len(lines):  # defensive: the parser and the line split must agree
+        raise DataFormatError(f"{path}: parsed {len(frame)} rows but found {len(lines)} data lines")
+    frame.columns = list(names)
+    for j, is_num in enumerate(numeric):
+        if not is_num:
+            col = frame.iloc[:, j]
+            frame[names[j]] = col.str.strip().str.strip('"')
+    frame.attrs["path"] = str(path)
+    frame.attrs["line_numbers"] = numbers
+    return frame
+
+
+# ----------------------------------------------------------------------------------- ARFF
+
+
+def _parse_attribute(rest: str, path, line: int) -> tuple[str, str]:
+    rest = rest.strip()
+    if rest[:1] in "'\"":
+        q = rest[0]
+        end = rest.find(q, 1)
+        if end < 0:
+            raise DataFormatError(f"{_where(path, line)}: unterminated quoted attribute name")
+        name, type_ = rest[1:end], rest[end + 1 :].strip()
+    else:
+        parts = rest.split(None, 1)
+        if len(parts) < 2:
+            raise DataFormatError(
+                f"{_where(path, line)}: expected '@attribute <name> <type>', found "
+                f"'@attribute {rest}'"
+            )
+        name, type_ = parts[0], parts[1].strip()
+    if not type_:
+        raise DataFormatError(f"{_where(path, line)}: attribute {name!r} has no type")
+    t = type_.lower()
+    if t in _NUMERIC_TYPES:
+        kind = "numeric"
+    elif t == "string" or t.startswith("date") or t.startswith("{"):
+        kind = "string"
+    else:
+        raise DataFormatError(
+            f"{_where(path, line)}: attribute {name!r} has unknown type {type_!r} "
+            "(expected numeric, real, integer, string, date or {nominal})"
+        )
+    return name, kind
+
+
+def read_arff(path: str | os.PathLike) -> pd.DataFrame:
+    """Reads a dense ARFF file.
+
+    Tolerates CRLF line endings, blank lines, ``%`` comments, quoted attribute names and
+    either spelling of the time attribute (the names are kept as written).
+
+    Args:
+        path: the ``.arff`` file.
+
+    Returns:
+        A DataFrame with one column per attribute, in file order: numeric attributes as
+        float64 (``?`` -> NaN), string/nominal/date attributes as ``str``.
+        ``attrs["relation"]`` holds the relation name, ``attrs["path"]`` the file and
+        ``attrs["line_numbers"]`` the 1-based file line of every row (int64 ``[rows]``).
+
+    Raises:
+        DataFormatError: empty or truncated file, malformed header, a row with the wrong
+            number of fields, a non-numeric value in a numeric attribute, no data rows.
+    """
+    raw = _read_bytes(path)
+    if not raw.strip():
+        raise DataFormatError(f"{path}: file is empty; expected an ARFF header ('@relation')")
+    relation: str | None = None
+    names: list[str] = []
+    kinds: list[str] = []
+    pos = 0
+    line_no = 0
+    data_start: int | None = None
+    while pos < len(raw):
+        end = raw.find(b"\n", pos)
+        nxt = len(raw) if end < 0 else end + 1
+        line_no += 1
+        text = _decode(raw[pos:nxt], path, line_no).strip()
+        pos = nxt
+        if not text or text.startswith("%"):
+            continue
+        low = text.lower()
+        if low.startswith("@relation"):
+            relation = _unquote(text[len("@relation") :])
+        elif low.startswith("@attribute"):
+            if relation is None:
+                raise DataFormatError(f"{_where(path, line_no)}: '@attribute' before '@relation'")
+            name, kind = _parse_attribute(text[len("@attribute") :], path, line_no)
+            if name in names:
+                raise DataFormatError(f"{_where(path, line_no)}: duplicate attribute name {name!r}")
+            names.append(name)
+            kinds.append(kind)
+        elif low.startswith("@data"):
+            data_start = pos
+            break
+        else:
+            raise DataFormatError(
+                f"{_where(path, line_no)}: expected '@relation', '@attribute', '@data', a "
+                f"comment or a blank line in the ARFF header, found {text[:60]!r}"
+            )
+    if relation is None:
+        raise DataFormatError(f"{path}: no '@relation' line; expected an ARFF header")
+    if not names:
+        raise DataFormatError(f"{path}: no '@attribute' lines in the ARFF header")
+    if data_start is None:
+        raise DataFormatError(
+            f"{path}: no '@data' line after the header (line {line_no}); truncated file?"
+        )
+    data_line = line_no
+    lines, block, numbers = _data_lines(raw[data_start:], data_line + 1)
+    if not lines:
+        raise DataFormatError(
+            f"{_where(path, data_line)}: no data rows after '@data'; truncated file?"
+        )
+    if lines[0].lstrip()[:1] == b"{":
+        raise DataFormatError(
+            f"{_where(path, int(numbers[0]))}: sparse ARFF rows are not supported; expected "
+            "dense comma-separated rows"
+        )
+    frame = _parse_block(
+        path,
+        lines,
+        block,
+        numbers,
+        sep=",",
+        names=names,
+        numeric=[k == "numeric" for k in kinds],
+        what=f"one per attribute declared in the header: {_abbrev(names)}",
+    )
+    frame.attrs["relation"] = relation
+    return frame
+
+
+def _abbrev(names: Sequence[str], n: int = 4) -> str:
+    if len(names) <= n:
+        return ", ".join(names)
+    return ", ".join(list(names[: n - 1]) + ["…", names[-1]])
+
+
+# ----------------------------------------------------------------------------------- writing
+
+
+def _atomic_write(path: str | os.PathLike, payload: bytes) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(payload)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+_ARFF_NAME_OK = re.compile(r"^[A-Za-z0-9_.\-\[\]()/:+]+$")
+_NAN_TOKEN_RE = re.compile(rb"(?<![^,;\n])nan(?=[,;\r])")
+
+
+def _quote_name(name: str) -> str:
+    return name if _ARFF_NAME_OK.match(name) else "'" + name.replace("'", "\\'") + "'"
+
+
+def _quote_value(value) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "?"
+    s = str(value)
+    if s and s not in ("?", "nan") and not re.search(r"[\s,;'\"%{}\\]", s):
+        return s
+    return "'" + s.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _is_time_name(name) -> bool:
+    return str(name).strip().lower() in _TIME_NAMES
+
+
+def _format_rows(frame: pd.DataFrame, sep: str, float_format: str, time_decimals: int) -> list[str]:
+    """Formats the rows of ``frame`` (vectorised per column, %-formatting per row in C)."""
+    columns = []
+    fmts = []
+    for name in frame.columns:
+        col = frame[name]
+        if pd.api.types.is_bool_dtype(col) or pd.api.types.is_integer_dtype(col):
+            columns.append(col.to_numpy(np.int64).tolist())
+            fmts.append("%d")
+        elif pd.api.types.is_numeric_dtype(col):
+            values = col.to_numpy(np.float64)
+            if _is_time_name(name):
+                values = np.round(values, time_decimals) + 0.0  # +0.0 turns -0.0 into 0.0
+            columns.append(values.tolist())
+            fmts.append(float_format)
+        else:
+            columns.append([_quote_value(v) for v in col.tolist()])
+            fmts.append("%s")
+    row_fmt = sep.join(fmts)
+    return [row_fmt % row for row in zip(*columns, strict=True)]
+
+
+def _rows_to_bytes(header: list[str], rows: list[str], has_nan: bool) -> bytes:
+    text = "\r\n".join(header + rows) + "\r\n"
+    payload = text.encode("utf-8")
+    if has_nan:
+        payload = _NAN_TOKEN_RE.sub(b"?", payload)
+    return payload
+
+
+def _has_nan(frame: pd.DataFrame) -> bool:
+    num = frame.select_dtypes(include=[np.floating])
+    return bool(num.size) and bool(np.isnan(num.to_numpy(np.float64)).any())
+
+
+def write_arff(
+    path: str | os.PathLike,
+    frame: pd.DataFrame,
+    relation: str,
+    *,
+    float_format: str = "%.10g",
+    time_decimals: int = 9,
+) -> None:
+    """Writes ``frame`` as an AVEC-style ARFF file (layout of the AVEC 2016 gold standard).
+
+    Layout: ``@relation``, blank line, one ``@attribute`` per column, two blank lines,
+    ``@data``, blank line, data rows; CRLF line endings. Numeric columns are declared
+    ``numeric``, other columns ``string``. NaN is written as ``?``. A column named
+    ``frameTime``/``time`` (any case) is rounded to ``time_decimals`` decimals first, so times
+    come out in their shortest form (``0``, ``0.04``, ``300``).
+
+    Args:
+        path: the output file (folders are created). Written atomically.
+        frame: the table, ``[rows, attributes]``.
+        relation: the relation name.
+        float_format: %-format of float values; the default keeps 10 significant digits,
+            enough to read float32 values back exactly.
+        time_decimals: decimals kept in the time column.
+    """
+    if frame.shape[1] == 0:
+        raise ValueError(f"{path}: cannot write an ARFF file without columns")
+    header = [f"@relation {_quote_name(relation)}", ""]
+    for name in frame.columns:
+        kind = "numeric" if pd.api.types.is_numeric_dtype(frame[name]) else "string"
+        header.append(f"@attribute {_quote_name(str(name))} {kind}")
+    header += ["", "", "@data", ""]
+    rows = _format_rows(frame, ",", float_format, time_decimals)
+    _atomic_write(path, _rows_to_bytes(header, rows, _has_nan(frame)))
+
+
+def write_gold_standard(
+    path: str | os.PathLike,
+    stem: str,
+    times,
+    values,
+    *,
+    dimension: str,
+    float_format: str = "%.10g",
+) -> None:
+    """Writes a gold-standard ARFF in the exact AVEC 2016 layout.
+
+    ``@relation GOLDSTANDARD_<DIMENSION>``, attributes ``Instance_name string``,
+    ``frameTime numeric``, ``GoldStandard numeric``; rows ``<stem>,<time>,<value>``; CRLF;
+    9 header lines + one line per frame.
+
+    Args:
+        path: the output ``.arff`` file (written atomically).
+        stem: the recording name written on every row, e.g. ``train_1``.
+        times: frame times in seconds, ``[T]``.
+        values: gold-standard values, ``[T]``.
+        dimension: ``arousal`` or ``valence`` (any other name is upper-cased as well).
+        float_format: %-format of the values.
+    """
+    times = np.asarray(times, dtype=np.float64).reshape(-1)
+    values = np.asarray(values, dtype=np.float64).reshape(-1)
+    if times.shape != values.shape:
+        raise ValueError(f"{path}: times {times.shape} and values {values.shape} differ")
+    frame = pd.DataFrame(
+        {
+            "Instance_name": pd.Series([stem] * len(times), dtype=object),
+            "frameTime": times,
+            "GoldStandard": values,
+        }
+    )
+    write_arff(path, frame, f"GOLDSTANDARD_{dimension.upper()}", float_format=float_format)
+
+
+def read_gold_standard(path: str | os.PathLike) -> pd.DataFrame:
+    """Reads a gold-standard ARFF.
+
+    Args:
+        path: ``ratings_gold_standard/<dimension>/<stem>.arff``.
+
+    Returns:
+        DataFrame with columns ``name`` (str), ``time`` and ``gold`` (float64); ``attrs`` as
+        :func:`read_arff`.
+
+    Raises:
+        DataFormatError: not the ``Instance_name, frameTime, GoldStandard`` layout (a file
+            with only the two numeric attributes is accepted too).
+    """
+    frame = read_arff(path)
+    kinds = ["numeric" if pd.api.types.is_float_dtype(frame[c]) else "string" for c in frame]
+    if kinds == ["string", "numeric", "numeric"]:
+        name = frame.iloc[:, 0]
+        rest = frame.iloc[:, 1:]
+    elif kinds == ["numeric", "numeric"]:
+        name = pd.Series([Path(path).stem] * len(frame), dtype=str)
+        rest = frame
+    else:
+        found = ", ".join(f"{c} {k}" for c, k in zip(frame.columns, kinds, strict=True))
+        raise DataFormatError(
+            f"{path}: expected attributes 'Instance_name string, frameTime numeric, "
+            f"GoldStandard numeric', found {found}"
+        )
+    out = pd.DataFrame(
+        {
+            "name": name.to_numpy(dtype=object),
+            "time": rest.iloc[:, 0].to_numpy(),
+            "gold": rest.iloc[:, 1].to_numpy(),
+        }
+    )
+    out["name"] = out["name"].astype(str)
+    out.attrs.update(frame.attrs)
+    return out
+
+
+# --------------------------------------------------------------------------------- ratings
+
+
+def read_ratings(path: str | os.PathLike, *, sep: str = ";") -> pd.DataFrame:
+    """Reads an individual-ratings CSV.
+
+    Args:
+        path: ``ratings_individual/<dimension>/<stem>.csv``.
+        sep: field separator.
+
+    Returns:
+        DataFrame with columns ``time`` then one float64 column per rater, names stripped of
+        the spaces of the real header (``FM1``, …, ``FF3``). ``attrs["path"]`` and
+        ``attrs["line_numbers"]`` as :func:`read_arff`.
+
+    Raises:
+        DataFormatError: empty file, header without a ``time`` column or raters, duplicate
+            rater, wrong field count, non-numeric or missing value.
+    """
+    raw = _read_bytes(path)
+    if not raw.strip():
+        raise DataFormatError(
+            f"{path}: file is empty; expected a header 'time{sep}FM1 {sep}…' and data rows"
+        )
+    end = raw.find(b"\n")
+    head_raw = raw if end < 0 else raw[:end]
+    header = _decode(head_raw, path, 1).strip().lstrip("\ufeff")
+    names = [n.strip().strip('"') for n in header.split(sep)]
+    if names[0].lower() != "time":
+        raise DataFormatError(
+            f"{_where(path, 1)}: expected the header to start with 'time{sep}', found "
+            f"{header[:60]!r}"
+        )
+    names[0] = "time"
+    if len(names) < 2 or any(not n for n in names[1:]):
+        raise DataFormatError(
+            f"{_where(path, 1)}: expected rater names after 'time' separated by {sep!r}, "
+            f"found {header[:60]!r}"
+        )
+    dup = {n for n in names if names.count(n) > 1}
+    if dup:
+        raise DataFormatError(f"{_where(path, 1)}: duplicate columns {sorted(dup)}")
+    lines, block, numbers = _data_lines(b"" if end < 0 else raw[end + 1 :], 2)
+    if not lines:
+        raise DataFormatError(f"{path}: no data rows after the header; truncated file?")
+    frame = _parse_block(
+        path,
+        lines,
+        block,
+        numbers,
+        sep=sep,
+        names=names,
+        numeric=[True] * len(names),
+        what=f"one per header column: {_abbrev(names)}",
+    )
+    values = frame.to_numpy()
+    if np.isnan(values).any():
+        i, j = (int(k[0]) for k in np.nonzero(np.isnan(values)))
+        raise DataFormatError(
+            f"{_where(path, int(numbers[i]))}: column {j + 1} ({names[j]!r}) expected a "
+            "number, found a missing value"
+        )
+    return frame
+
+
+def write_ratings(path: str | os.PathLike, frame: pd.DataFrame, *, float_format="%.10g"):
+    """Writes an individual-ratings CSV in the AVEC 2016 layout.
+
+    The header is ``time;FM1 ;FM2 ;…;FF3``: a space after every rater name but the last,
+    like the released files. CRLF line endings; written atomically.
+
+    Args:
+        path: the output ``.csv``.
+        frame: columns ``time`` then one column per rater, ``[T, 1 + K]``.
+        float_format: %-format of the rating values.
+    """
+    cols = [str(c).strip() for c in frame.columns]
+    if not cols or cols[0].lower() != "time" or len(cols) < 2:
+        raise ValueError(f"{path}: expected columns 'time' then the raters, got {cols}")
+    header = ";".join(["time"] + [c + " " for c in cols[1:-1]] + [cols[-1]])
+    rows = _format_rows(frame.rename(columns={frame.columns[0]: "time"}), ";", float_format, 9)
+    _atomic_write(path, _rows_to_bytes([header], rows, _has_nan(frame)))
+
+
+# ------------------------------------------------------------------------------- time grid
+
+
+def check_time_grid(
+    times,
+    *,
+    path: str | os.PathLike,
+    line_numbers=None,
+    frame_period: float | None = None,
+    column: str = "time",
+    rtol: float = 1e-3,
+) -> float:
+    """Checks that a time column is finite, strictly increasing and evenly spaced.
+
+    Args:
+        times: frame times in seconds, ``[T]``.
+        path: the file the times come from (for messages).
+        line_numbers: 1-based file line of every row, ``[T]`` (for messages); row indices
+            are reported when omitted.
+        frame_period: the expected step; inferred from the median step when None.
+        column: the column name (for messages).
+        rtol: tolerance on every step, relative to the frame period.
+
+    Returns:
+        The frame period (the given one, or the inferred one rounded to 9 decimals).
+
+    Raises:
+        DataFormatError: naming the first offending line.
+    """
+    t = np.asarray(times, dtype=np.float64).reshape(-1)
+
+    def where(i: int) -> str:
+        if line_numbers is not None:
+            return _where(path, int(line_numbers[i]))
+        return f"{path}, data row {i + 1}"
+
+    bad = np.flatnonzero(~np.isfinite(t))
+    if bad.size:
+        raise DataFormatError(f"{where(int(bad[0]))}: {column!r} expected a finite time")
+    if t.size == 0:
+        raise DataFormatError(f"{path}: no frames")
+    steps = np.diff(t)
+    nonpos = np.flatnonzero(steps <= 0)
+    if nonpos.size:
+        i = int(nonpos[0]) + 1
+        raise DataFormatError(
+            f"{where(i)}: {column!r} must be strictly increasing; found {t[i]:g} after {t[i - 1]:g}"
+        )
+    if frame_period is None:
+        if t.size < 2:
+            raise DataFormatError(
+                f"{path}: cannot infer the frame period from a single frame; pass frame_period"
+            )
+        frame_period = round(float(np.median(steps)), 9)
+    if frame_period <= 0:
+        raise ValueError(f"frame_period must be positive, got {frame_period}")
+    off = np.flatnonzero(np.abs(steps - frame_period) > rtol * frame_period)
+    if off.size:
+        i = int(off[0]) + 1
+        raise DataFormatError(
+            f"{where(i)}: {column!r} expected a step of {frame_period:g} s, found "
+            f"{t[i]:g} - {t[i - 1]:g} = {steps[i - 1]:.6g} s"
+        )
+    return float(frame_period)
