@@ -1,5 +1,27 @@
 """Recurrent and feed-forward models (Flax linen)."""
 
-from ddat_jax.models.rnn import RNN, reverse_padded, rnn_apply
+from ddat_jax.models.builders import MODELS, build_model
+from ddat_jax.models.multitask import DNN, ConvFrontEnd, MultiTaskRNN
+from ddat_jax.models.rnn import (
+    RNN,
+    gru_recurrence,
+    lstm_recurrence,
+    reverse_padded,
+    rnn_apply,
+)
+from ddat_jax.models.torch_import import expected_rnn_shapes, import_torch_rnn
 
-__all__ = ["RNN", "reverse_padded", "rnn_apply"]
+__all__ = [
+    "DNN",
+    "MODELS",
+    "RNN",
+    "ConvFrontEnd",
+    "MultiTaskRNN",
+    "build_model",
+    "expected_rnn_shapes",
+    "gru_recurrence",
+    "import_torch_rnn",
+    "lstm_recurrence",
+    "reverse_padded",
+    "rnn_apply",
+]
