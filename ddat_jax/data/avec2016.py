@@ -109,61 +109,104 @@ def _unquote(name: str) -> str:
     return name
 
 
-def _data_lines(data: bytes, first_line: int) -> tuple[list[bytes] | None, bytes, np.ndarray]:
-    """Finds the non-blank, non-comment lines of a data block.
+_SKIPPED_LINE = re.compile(rb"\n[ \t\r]*(?:%|\n|\Z)")
 
-    Args:
-        data: the data block (bytes, any line ending).
-        first_line: 1-based file line number of the first line of ``data``.
 
-    Returns:
-        ``(lines, block, line_numbers)``: the kept lines (each may end with ``\\r``), the bytes
-        to hand to the CSV parser, and the 1-based file line number of every kept line.
+class _Block:
+    """The data rows of a file: the bytes for the CSV parser and the file line of each row.
+
+    The individual lines are split only when needed (skipped lines inside the block, or an
+    error to locate), so the common case costs a few C-level scans of the buffer and no copy.
     """
-    lines = data.split(b"\n")
-    if lines and not lines[-1].strip():
-        lines.pop()
-    skip = [i for i, ln in enumerate(lines) if not ln.strip() or ln.lstrip()[:1] == b"%"]
-    if skip:
-        skip_set = set(skip)
-        keep = [i for i in range(len(lines)) if i not in skip_set]
-        lines = [lines[i] for i in keep]
-        block = b"\n".join(lines)
-        numbers = np.asarray(keep, dtype=np.int64) + first_line
-    else:
-        block = data
-        numbers = np.arange(len(lines), dtype=np.int64) + first_line
-    return lines, block, numbers
+
+    def __init__(self, data: bytes | memoryview, first_line: int):
+        data = memoryview(data)
+        # Leading blank/comment lines (e.g. the blank line after '@data') are skipped cheaply.
+        pos, n = 0, len(data)
+        while pos < n:
+            c = data[pos]
+            if c == 10:  # '\n'
+                first_line += 1
+                pos += 1
+            elif c in (9, 13, 32):
+                pos += 1
+            elif c == 37:  # '%': a comment line
+                end = bytes(data[pos : pos + (1 << 16)]).find(b"\n")
+                if end < 0:
+                    end = bytes(data[pos:]).find(b"\n")
+                pos = n if end < 0 else pos + end
+            else:
+                break
+        stop = len(data)
+        while stop > pos and data[stop - 1] in b" \t\r\n":
+            stop -= 1
+        self.block = data[pos:stop]
+        self.first_line = first_line
+        self._lines: list[bytes] | None = None
+        self._numbers: np.ndarray | None = None
+        if stop > pos and _SKIPPED_LINE.search(self.block) is not None:
+            lines = bytes(self.block).split(b"\n")
+            keep = [i for i, ln in enumerate(lines) if ln.strip() and ln.lstrip()[:1] != b"%"]
+            self._lines = [lines[i] for i in keep]
+            self.block = memoryview(b"\n".join(self._lines))
+            self._numbers = np.asarray(keep, dtype=np.int64) + first_line
+
+    def __bool__(self) -> bool:
+        return len(self.block) > 0
+
+    def numbers(self, n_rows: int | None = None) -> np.ndarray:
+        """1-based file line of every row, ``[rows]``."""
+        if self._numbers is None:
+            if n_rows is None:
+                n_rows = len(self.lines)
+            return np.arange(n_rows, dtype=np.int64) + self.first_line
+        return self._numbers
+
+    @property
+    def lines(self) -> list[bytes]:
+        if self._lines is None:
+            self._lines = bytes(self.block).split(b"\n")
+        return self._lines
+
+    def count(self, token: bytes) -> int:
+        return sum(chunk.count(token) for chunk in self._chunks())
+
+    def contains(self, token: bytes) -> bool:
+        return any(token in chunk for chunk in self._chunks())
+
+    def _chunks(self):
+        # Chunked so that no full copy of the buffer is made; tokens are single bytes.
+        step, view = 1 << 22, self.block
+        for i in range(0, len(view), step):
+            yield bytes(view[i : i + step])
 
 
 def _split_fields(line: str, sep: str) -> list[str]:
     return next(csv.reader([line], delimiter=sep, quotechar="'", skipinitialspace=True))
 
 
-def _check_field_counts(
-    path, lines: list[bytes], numbers: np.ndarray, sep: str, expected: int, what: str
-) -> None:
+def _check_field_counts(path, data: _Block, sep: str, expected: int, what: str) -> None:
+    """Per-line field count check (slow path); raises on the first bad line."""
+    lines = data.lines
+    numbers = data.numbers(len(lines))
     sep_b = sep.encode()
     if any(b"'" in ln or b'"' in ln for ln in lines):
         counts = [len(_split_fields(ln.decode("utf-8", "replace"), sep)) for ln in lines]
     else:
         counts = [ln.count(sep_b) + 1 for ln in lines]
-    counts_arr = np.asarray(counts)
-    bad = np.flatnonzero(counts_arr != expected)
+    bad = np.flatnonzero(np.asarray(counts) != expected)
     if bad.size:
         i = int(bad[0])
         raise DataFormatError(
-            f"{_where(path, int(numbers[i]))}: expected {expected} {sep!r}-separated fields "
-            f"({what}), found {counts[i]}"
+            f"{_where(path, int(numbers[i]))}: expected {expected} {sep!r}-separated "
+            f"fields ({what}), found {counts[i]}"
             + (" (truncated file?)" if i == len(lines) - 1 and counts[i] < expected else "")
         )
 
 
-def _diagnose_values(
-    path, lines: list[bytes], numbers: np.ndarray, sep: str, names: Sequence[str], numeric
-) -> None:
+def _diagnose_values(path, data: _Block, sep: str, names: Sequence[str], numeric) -> None:
     """Slow path run only after the fast parser failed: finds the first bad value."""
-    for ln, number in zip(lines, numbers, strict=True):
+    for ln, number in zip(data.lines, data.numbers(len(data.lines)), strict=True):
         fields = _split_fields(ln.decode("utf-8", "replace").rstrip("\r"), sep)
         for j, (tok, is_num) in enumerate(zip(fields, numeric, strict=False)):
             if not is_num:
@@ -182,23 +225,21 @@ def _diagnose_values(
 
 def _parse_block(
     path,
-    lines: list[bytes],
-    block: bytes,
-    numbers: np.ndarray,
+    data: _Block,
     *,
     sep: str,
     names: Sequence[str],
     numeric: Sequence[bool],
     what: str,
 ) -> pd.DataFrame:
-    _check_field_counts(path, lines, numbers, sep, len(names), what)
+    n = len(names)
     dtype = {j: (np.float64 if is_num else str) for j, is_num in enumerate(numeric)}
     try:
         frame = pd.read_csv(
-            io.BytesIO(block),
+            io.BytesIO(data.block),
             sep=sep,
             header=None,
-            names=list(range(len(names))),
+            names=list(range(n)),
             index_col=False,
             dtype=dtype,
             na_values=_NAN_TOKENS,
@@ -210,10 +251,17 @@ def _parse_block(
             engine="c",
         )
     except (ValueError, pd.errors.ParserError) as err:
-        _diagnose_values(path, lines, numbers, sep, names, numeric)
+        _check_field_counts(path, data, sep, n, what)
+        _diagnose_values(path, data, sep, names, numeric)
         raise DataFormatError(f"{path}: could not parse the data block: {err}") from err
-    if len(frame) != len(lines):  # defensive: the parser and the line split must agree
-        raise DataFormatError(f"{path}: parsed {len(frame)} rows but found {len(lines)} data lines")
+    # The C parser rejects lines with too many fields but pads lines with too few with NaN; a
+    # total separator count catches those without splitting the lines in Python.
+    quoted = data.contains(b"'") or data.contains(b'"')
+    if quoted or data.count(sep.encode()) != (n - 1) * len(frame):
+        _check_field_counts(path, data, sep, n, what)
+    numbers = data.numbers(len(frame))
+    if len(numbers) != len(frame):  # defensive: the parser and the line split must agree
+        raise DataFormatError(f"{path}: parsed {len(frame)} rows but found {len(numbers)} lines")
     frame.columns = list(names)
     for j, is_num in enumerate(numeric):
         if not is_num:
@@ -278,7 +326,7 @@ def read_arff(path: str | os.PathLike) -> pd.DataFrame:
             number of fields, a non-numeric value in a numeric attribute, no data rows.
     """
     raw = _read_bytes(path)
-    if not raw.strip():
+    if not raw or raw.isspace():
         raise DataFormatError(f"{path}: file is empty; expected an ARFF header ('@relation')")
     relation: str | None = None
     names: list[str] = []
@@ -322,21 +370,19 @@ def read_arff(path: str | os.PathLike) -> pd.DataFrame:
             f"{path}: no '@data' line after the header (line {line_no}); truncated file?"
         )
     data_line = line_no
-    lines, block, numbers = _data_lines(raw[data_start:], data_line + 1)
-    if not lines:
+    data = _Block(memoryview(raw)[data_start:], data_line + 1)
+    if not data:
         raise DataFormatError(
             f"{_where(path, data_line)}: no data rows after '@data'; truncated file?"
         )
-    if lines[0].lstrip()[:1] == b"{":
+    if bytes(data.block[:1]) == b"{":
         raise DataFormatError(
-            f"{_where(path, int(numbers[0]))}: sparse ARFF rows are not supported; expected "
+            f"{_where(path, data.first_line)}: sparse ARFF rows are not supported; expected "
             "dense comma-separated rows"
         )
     frame = _parse_block(
         path,
-        lines,
-        block,
-        numbers,
+        data,
         sep=",",
         names=names,
         numeric=[k == "numeric" for k in kinds],
@@ -559,7 +605,7 @@ def read_ratings(path: str | os.PathLike, *, sep: str = ";") -> pd.DataFrame:
             rater, wrong field count, non-numeric or missing value.
     """
     raw = _read_bytes(path)
-    if not raw.strip():
+    if not raw or raw.isspace():
         raise DataFormatError(
             f"{path}: file is empty; expected a header 'time{sep}FM1 {sep}…' and data rows"
         )
@@ -581,14 +627,12 @@ def read_ratings(path: str | os.PathLike, *, sep: str = ";") -> pd.DataFrame:
     dup = {n for n in names if names.count(n) > 1}
     if dup:
         raise DataFormatError(f"{_where(path, 1)}: duplicate columns {sorted(dup)}")
-    lines, block, numbers = _data_lines(b"" if end < 0 else raw[end + 1 :], 2)
-    if not lines:
+    data = _Block(memoryview(raw)[end + 1 :] if end >= 0 else b"", 2)
+    if not data:
         raise DataFormatError(f"{path}: no data rows after the header; truncated file?")
     frame = _parse_block(
         path,
-        lines,
-        block,
-        numbers,
+        data,
         sep=sep,
         names=names,
         numeric=[True] * len(names),
@@ -598,7 +642,8 @@ def read_ratings(path: str | os.PathLike, *, sep: str = ";") -> pd.DataFrame:
     if np.isnan(values).any():
         i, j = (int(k[0]) for k in np.nonzero(np.isnan(values)))
         raise DataFormatError(
-            f"{_where(path, int(numbers[i]))}: column {j + 1} ({names[j]!r}) expected a "
+            f"{_where(path, int(frame.attrs['line_numbers'][i]))}: column {j + 1} "
+            f"({names[j]!r}) expected a "
             "number, found a missing value"
         )
     return frame
