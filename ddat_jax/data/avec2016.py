@@ -204,7 +204,9 @@ def _check_field_counts(path, data: _Block, sep: str, expected: int, what: str) 
         )
 
 
-def _diagnose_values(path, data: _Block, sep: str, names: Sequence[str], numeric) -> None:
+def _diagnose_values(
+    path, data: _Block, sep: str, names: Sequence[str], numeric, na_values: Sequence[str]
+) -> None:
     """Slow path run only after the fast parser failed: finds the first bad value."""
     for ln, number in zip(data.lines, data.numbers(len(data.lines)), strict=True):
         fields = _split_fields(ln.decode("utf-8", "replace").rstrip("\r"), sep)
@@ -212,14 +214,15 @@ def _diagnose_values(path, data: _Block, sep: str, names: Sequence[str], numeric
             if not is_num:
                 continue
             tok = tok.strip()
-            if tok in _NAN_TOKENS:
+            if tok in na_values:
                 continue
             try:
                 float(tok)
             except ValueError:
+                found = repr(tok) if tok else "an empty field"
                 raise DataFormatError(
                     f"{_where(path, int(number))}: column {j + 1} ({names[j]!r}) expected a "
-                    f"number or '?', found {tok!r}"
+                    f"number or '?', found {found}"
                 ) from None
 
 
@@ -231,6 +234,7 @@ def _parse_block(
     names: Sequence[str],
     numeric: Sequence[bool],
     what: str,
+    na_values: Sequence[str] = tuple(_NAN_TOKENS),
 ) -> pd.DataFrame:
     n = len(names)
     dtype = {j: (np.float64 if is_num else str) for j, is_num in enumerate(numeric)}
@@ -242,7 +246,7 @@ def _parse_block(
             names=list(range(n)),
             index_col=False,
             dtype=dtype,
-            na_values=_NAN_TOKENS,
+            na_values=list(na_values),
             keep_default_na=False,
             skipinitialspace=True,
             quotechar="'",
@@ -252,7 +256,7 @@ def _parse_block(
         )
     except (ValueError, pd.errors.ParserError) as err:
         _check_field_counts(path, data, sep, n, what)
-        _diagnose_values(path, data, sep, names, numeric)
+        _diagnose_values(path, data, sep, names, numeric, na_values)
         raise DataFormatError(f"{path}: could not parse the data block: {err}") from err
     # The C parser rejects lines with too many fields but pads lines with too few with NaN; a
     # total separator count catches those without splitting the lines in Python.
@@ -418,7 +422,7 @@ def _atomic_write(path: str | os.PathLike, payload: bytes) -> None:
 
 
 _ARFF_NAME_OK = re.compile(r"^[A-Za-z0-9_.\-\[\]()/:+]+$")
-_NAN_TOKEN_RE = re.compile(rb"(?<![^,;\n])nan(?=[,;\r])")
+_NAN_TOKEN_RE = re.compile(rb"(?<![^,;\t\n])nan(?=[,;\t\r\n])")
 
 
 def _quote_name(name: str) -> str:
@@ -460,12 +464,19 @@ def _format_rows(frame: pd.DataFrame, sep: str, float_format: str, time_decimals
     return [row_fmt % row for row in zip(*columns, strict=True)]
 
 
-def _rows_to_bytes(header: list[str], rows: list[str], has_nan: bool) -> bytes:
-    text = "\r\n".join(header + rows) + "\r\n"
-    payload = text.encode("utf-8")
+def _rows_to_bytes(
+    header: list[str],
+    rows: list[str],
+    has_nan: bool,
+    *,
+    nan_token: bytes = b"?",
+    newline: str = "\r\n",
+) -> bytes:
+    head = newline.join(header).encode("utf-8") + newline.encode() if header else b""
+    body = (newline.join(rows) + newline).encode("utf-8")
     if has_nan:
-        payload = _NAN_TOKEN_RE.sub(b"?", payload)
-    return payload
+        body = _NAN_TOKEN_RE.sub(nan_token, body + b"\r")[:-1]
+    return head + body
 
 
 def _has_nan(frame: pd.DataFrame) -> bool:
