@@ -1,0 +1,170 @@
+"""Configuration of the training engine: ``config.train`` and ``config.hparams``.
+
+Two sections, split by what JAX may trace:
+
+* ``config.train`` holds everything **static** (shapes, loop lengths, choices
+  between code paths). Changing one of these fields means a new compilation.
+* ``config.hparams`` holds the **continuous** knobs. They become a pytree of
+  float32 arrays (:func:`hparams_from_config`) that ``train(hparams, key)``
+  takes as an argument, so a grid of them is one ``jax.vmap``.
+
+Fields of ``config.train``:
+
+* ``epochs`` (int, 150): maximum number of epochs (the scan length).
+* ``batch_size`` (int, 4): sequences per minibatch. A partition whose size is
+  not a multiple is padded with masked dummy sequences.
+* ``patience`` (int, 20): early stopping after this many epochs without a new
+  best dev CCC (``epoch - best_epoch >= patience``); ``<= 0`` disables it.
+* ``optimizer`` (str, ``"adam"``): ``"adam"`` or ``"sgd"`` (SGD with momentum).
+* ``momentum`` (float, 0.9): momentum of ``"sgd"`` (ignored by Adam). Static:
+  only the learning rate is a swept optimizer hyper-parameter.
+* ``nesterov`` (bool, False): Nesterov momentum for ``"sgd"``.
+* ``eval_every`` (int, 1): dev evaluation every this many epochs (and always
+  at the last epoch). Epochs without evaluation have ``dev_ccc = NaN``.
+* ``eval_batch_size`` (int, 0): sequences per forward pass when predicting
+  dev; 0 means the whole partition at once.
+* ``primary`` (str, ``"emotion"``): head whose first output dimension is
+  scored on dev (CCC over the concatenation of all valid dev frames, AVEC 2016
+  style, population statistics) to select the best parameters.
+* ``loss`` (str, ``"mse"``): loss kind of every head not in ``head_losses``.
+* ``head_losses`` (dict, ``{}``): per-head loss kind, ``{"emotion": "ccc"}``.
+  ``"mse"`` is the masked mean squared error over valid frames and output
+  dims; ``"ccc"`` is ``1 - CCC`` over the minibatch's valid frames,
+  averaged over output dims.
+* ``log_every`` (int, 1): epochs per jitted chunk in :func:`run_training`;
+  metrics and progress are written at chunk ends.
+* ``checkpoint_every`` (int, 10): epochs between orbax checkpoints in
+  :func:`run_training` (a multiple of ``log_every``); the last epoch is
+  always saved.
+* ``keep_checkpoints`` (int, 2): checkpoints kept on disk.
+* ``on_nonfinite`` (str, ``"warn"``): what :func:`run_training` does when a
+  member's loss becomes NaN/Inf: ``"warn"`` (the member is frozen at its last
+  finite state, the others go on) or ``"raise"`` (``FloatingPointError``
+  after the chunk).
+
+Fields of ``config.hparams``:
+
+* ``learning_rate`` (float, 1e-3), through ``optax.inject_hyperparams``.
+* ``noise_std`` (float, 0.0): std of the Gaussian noise added to the inputs
+  of training minibatches (the methods use 0.2 for BLSTM soft prediction).
+* ``l2`` (float, 0.0): weight ``λ`` of ``λ·Σ w²`` over the weight matrices
+  (parameter arrays with ``ndim >= 2``; biases are not regularised).
+* ``loss_weights`` (dict, ``{}``): per-head loss weight; a head not listed
+  has weight 1.0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import jax.numpy as jnp
+import ml_collections
+
+OPTIMIZERS = ("adam", "sgd")
+LOSS_KINDS = ("mse", "ccc")
+NONFINITE_POLICIES = ("warn", "raise")
+
+
+def default_train_config() -> ml_collections.ConfigDict:
+    """Returns the default ``train`` and ``hparams`` sections.
+
+    Configs embed them as ``config.train = default_train_config().train`` and
+    ``config.hparams = default_train_config().hparams`` (or ``config.update``).
+
+    Returns:
+        A ``ConfigDict`` with fields ``train`` and ``hparams`` documented in
+        this module's docstring.
+    """
+    config = ml_collections.ConfigDict()
+    config.train = ml_collections.ConfigDict(
+        {
+            "epochs": 150,
+            "batch_size": 4,
+            "patience": 20,
+            "optimizer": "adam",
+            "momentum": 0.9,
+            "nesterov": False,
+            "eval_every": 1,
+            "eval_batch_size": 0,
+            "primary": "emotion",
+            "loss": "mse",
+            "head_losses": {},
+            "log_every": 1,
+            "checkpoint_every": 10,
+            "keep_checkpoints": 2,
+            "on_nonfinite": "warn",
+        }
+    )
+    config.hparams = ml_collections.ConfigDict(
+        {
+            "learning_rate": 1e-3,
+            "noise_std": 0.0,
+            "l2": 0.0,
+            "loss_weights": {},
+        }
+    )
+    return config
+
+
+def train_section(config: Any) -> Any:
+    """Returns ``config.train`` if present, else ``config`` itself."""
+    return config.train if "train" in config else config
+
+
+def hparams_from_config(config: Any, **overrides: Any) -> dict[str, Any]:
+    """Builds the ``hparams`` pytree that ``train(hparams, key)`` takes.
+
+    Args:
+        config: a config with a ``hparams`` section (or the section itself).
+        **overrides: replacement values, e.g. ``learning_rate=3e-4`` or
+            ``loss_weights={"emotion": 1.5, "uncertainty": 0.5}``. Values may be
+            arrays with a leading grid axis.
+
+    Returns:
+        ``{"learning_rate", "noise_std", "l2": f32 arrays, "loss_weights":
+        {head: f32 array}}``.
+    """
+    section = config.hparams if "hparams" in config else config
+    values = {
+        "learning_rate": section.learning_rate,
+        "noise_std": section.noise_std,
+        "l2": section.l2,
+        "loss_weights": dict(section.loss_weights),
+    }
+    unknown = set(overrides) - set(values)
+    if unknown:
+        raise ValueError(f"Unknown hparams {sorted(unknown)}; valid: {sorted(values)}")
+    values.update(overrides)
+    if not isinstance(values["loss_weights"], Mapping):
+        raise ValueError("hparams.loss_weights must be a dict head -> weight")
+    return {
+        "learning_rate": jnp.asarray(values["learning_rate"], jnp.float32),
+        "noise_std": jnp.asarray(values["noise_std"], jnp.float32),
+        "l2": jnp.asarray(values["l2"], jnp.float32),
+        "loss_weights": {
+            str(k): jnp.asarray(v, jnp.float32) for k, v in values["loss_weights"].items()
+        },
+    }
+
+
+def validate_train_config(train: Any) -> None:
+    """Raises ``ValueError`` for an invalid ``config.train`` section."""
+    if train.optimizer not in OPTIMIZERS:
+        raise ValueError(f"Unknown optimizer {train.optimizer!r}; valid: {list(OPTIMIZERS)}")
+    kinds = [train.loss, *dict(train.head_losses).values()]
+    for kind in kinds:
+        if kind not in LOSS_KINDS:
+            raise ValueError(f"Unknown loss kind {kind!r}; valid: {list(LOSS_KINDS)}")
+    if train.on_nonfinite not in NONFINITE_POLICIES:
+        raise ValueError(
+            f"Unknown on_nonfinite {train.on_nonfinite!r}; valid: {list(NONFINITE_POLICIES)}"
+        )
+    for name in ("epochs", "batch_size", "eval_every", "log_every", "checkpoint_every"):
+        if int(train[name]) < 1:
+            raise ValueError(f"config.train.{name} must be >= 1, got {train[name]}")
+    if int(train.checkpoint_every) % int(train.log_every):
+        raise ValueError(
+            "config.train.checkpoint_every must be a multiple of config.train.log_every "
+            f"(got {train.checkpoint_every} and {train.log_every})"
+        )
