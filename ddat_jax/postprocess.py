@@ -55,6 +55,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.ndimage
 
+from ddat_jax import metrics
+
 __all__ = [
     "GRIDS",
     "AVEC2016Search",
@@ -276,15 +278,9 @@ def shift_back(x: np.ndarray, d: int) -> np.ndarray:
     return x[idx]
 
 
-def _ccc_population(pred: np.ndarray, gold: np.ndarray) -> float:
-    """CCC with population (1/N) statistics; 0 when the denominator vanishes."""
-    mp, mg = pred.mean(), gold.mean()
-    dp, dg = pred - mp, gold - mg
-    vp, vg, cov = np.mean(dp * dp), np.mean(dg * dg), np.mean(dp * dg)
-    denom = vp + vg + (mp - mg) ** 2
-    if not denom > 0.0:
-        return 0.0
-    return float(2.0 * cov / denom)
+def _default_ccc(pred: np.ndarray, gold: np.ndarray) -> float:
+    """One CCC over the concatenation, population statistics (:func:`ddat_jax.metrics.ccc`)."""
+    return metrics.ccc(pred, gold)
 
 
 def _rel_gain(new: float, old: float) -> float:
@@ -380,6 +376,12 @@ def _seconds_to_frames(values: Sequence[float], frame_period: float, what: str) 
 # --------------------------------------------------------------------------------------
 
 
+def _undefined_to_nan(v):
+    if isinstance(v, dict):
+        return {k: _undefined_to_nan(x) for k, x in v.items()}
+    return math.nan if v == -math.inf else v
+
+
 class _Chain:
     """Median → centre → scale on one set of predictions, with the filtered preds cached."""
 
@@ -396,7 +398,10 @@ class _Chain:
         return self._filtered[n]
 
     def ccc(self, xs: list[np.ndarray], gold_cat: np.ndarray) -> float:
-        return float(self.ccc_fn(np.concatenate(xs), gold_cat))
+        # An undefined score (NaN, e.g. a constant prediction equal to a constant gold) is
+        # ranked below every defined one, so it never wins a comparison.
+        value = float(self.ccc_fn(np.concatenate(xs), gold_cat))
+        return -math.inf if math.isnan(value) else value
 
     def window_ddat(self, windows: list[int], gold_cat) -> tuple[int, float]:
         best_w, best_c = 0, self.ccc(self.preds, gold_cat)
@@ -488,7 +493,10 @@ def fit_postprocess(
             partition with zero padding at the two global ends only (AVEC baseline). The
             shift is always per recording.
         ccc_fn: ``ccc_fn(pred_concat, gold_concat) -> float``, the score every step must
-            raise; default: CCC with population statistics over the concatenation.
+            raise; default: :func:`ddat_jax.metrics.ccc` (population statistics) over the
+            concatenation. For the official ``CCC_calc.m`` normalisation pass
+            ``functools.partial(metrics.ccc, matlab_compatible=True)``. A NaN score
+            (undefined CCC) never counts as an improvement.
         return_history: also return the dev CCC after each step.
 
     Returns:
@@ -504,7 +512,7 @@ def fit_postprocess(
     if not (isinstance(frame_period, int | float) and frame_period > 0):
         raise ValueError(f"frame_period must be a positive number of seconds, got {frame_period}")
     grid = _resolve_grid(grids)
-    ccc_fn = _ccc_population if ccc_fn is None else ccc_fn
+    ccc_fn = _default_ccc if ccc_fn is None else ccc_fn
     chain = _Chain(preds, bool(per_recording), ccc_fn)
     gold_cat = np.concatenate(golds)
 
@@ -551,6 +559,7 @@ def fit_postprocess(
         history["final"] = chain.ccc(_shift_partition(pred, shift), gold_cat)
         history["delay_scores"] = delay_scores
 
+    history = {k: _undefined_to_nan(v) for k, v in history.items()}
     params = PostProcessParams(
         window=window, bias=bias, scale=scale, shift=shift, per_recording=bool(per_recording)
     )

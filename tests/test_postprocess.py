@@ -7,6 +7,7 @@ AVEC 2016 ``predpostproc_train.m`` window search, and closed-form centring/scali
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 
@@ -16,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from ddat_jax import metrics
 from ddat_jax.postprocess import (
     GRIDS,
     AVEC2016Search,
@@ -490,3 +492,31 @@ def test_input_errors():
         apply_postprocess([np.zeros((2, 2))], PostProcessParams())
     with pytest.raises(ValueError, match="frame_period"):
         fit_postprocess(g, g, frame_period=0)
+
+
+def test_undefined_ccc_never_wins():
+    """Constant prediction = constant gold: every CCC is 0/0 (NaN); nothing is applied."""
+    preds = [np.ones(50), np.ones(40)]
+    golds = [np.ones(50), np.ones(40)]
+    params, hist = fit_postprocess(preds, golds, return_history=True)
+    assert params == PostProcessParams()
+    assert math.isnan(hist["raw"]) and math.isnan(hist["final"])
+    params = fit_postprocess(preds, golds, grids="avec2016")
+    assert params.window == 0 and params.bias == 0.0 and params.scale == 1.0
+
+
+def test_matlab_compatible_score():
+    """CCC_calc.m's N-1 variances / N covariance, passed as ccc_fn, is the score reported."""
+    rng = np.random.default_rng(11)
+    golds = smooth_signals(rng, 2, 300)
+    preds = [0.5 * g + 0.4 * rng.standard_normal(g.size) for g in golds]
+    p, g = cat(preds), cat(golds)
+    cov = np.mean((p - p.mean()) * (g - g.mean()))
+    want = 2 * cov / (np.var(p, ddof=1) + np.var(g, ddof=1) + (p.mean() - g.mean()) ** 2)
+    _, hist = fit_postprocess(
+        preds,
+        golds,
+        ccc_fn=functools.partial(metrics.ccc, matlab_compatible=True),
+        return_history=True,
+    )
+    assert hist["raw"] == pytest.approx(want, abs=1e-12)
