@@ -15,19 +15,52 @@ from ddat_jax.data.avec2016 import (
     write_gold_standard,
     write_ratings,
 )
+from ddat_jax.data.corpus import (
+    GOLD_METHODS,
+    Corpus,
+    Recording,
+    gold_ccc_centring,
+    gold_ewe,
+    gold_mean,
+    load_corpus,
+    perception_uncertainty,
+)
+from ddat_jax.data.csv_layout import read_table, write_table
+from ddat_jax.data.preprocess import (
+    fit_standardiser,
+    shift_corpus_labels,
+    shift_labels,
+    standardise,
+    to_batch,
+)
 
 __all__ = [
     "DIMENSIONS",
     "FRAME_PERIOD",
+    "GOLD_METHODS",
     "MODALITIES",
     "PARTITIONS",
     "RATERS",
+    "Corpus",
     "DataFormatError",
+    "Recording",
     "check_time_grid",
+    "fit_standardiser",
+    "gold_ccc_centring",
+    "gold_ewe",
+    "gold_mean",
+    "load_corpus",
+    "perception_uncertainty",
     "read_arff",
     "read_gold_standard",
     "read_ratings",
+    "read_table",
+    "shift_corpus_labels",
+    "shift_labels",
+    "standardise",
+    "to_batch",
     "write_arff",
     "write_gold_standard",
     "write_ratings",
+    "write_table",
 ]

@@ -246,7 +246,9 @@ def _parse_block(
             names=list(range(n)),
             index_col=False,
             dtype=dtype,
-            na_values=list(na_values),
+            na_values={
+                j: (list(na_values) if is_num else ["?"]) for j, is_num in enumerate(numeric)
+            },
             keep_default_na=False,
             skipinitialspace=True,
             quotechar="'",

@@ -1,0 +1,654 @@
+"""The corpus model: partitions of recordings with features, gold standard, raters and PU.
+
+:func:`load_corpus` reads a corpus root in the AVEC 2016 layout (``features_<modality>/
+<dimension>/<stem>.arff``, ``ratings_gold_standard/<dimension>/<stem>.arff``,
+``ratings_individual/<dimension>/<stem>.csv``) or in the generic CSV layout of
+:mod:`ddat_jax.data.csv_layout`, validates it (same stems across feature sets and labels, same
+number of frames, same time grid) and returns a :class:`Corpus`.
+
+Gold standard (``gold=``):
+
+* ``"provided"``: the gold-standard file of each recording.
+* ``"mean"``: the mean of the raters at every frame.
+* ``"ccc_centring"``: AVEC 2016's "CCC centring" (per recording): rater k's agreement a_k is
+  the mean CCC with each other rater (MATLAB ``CCC_calc``: ``nanvar`` with N-1, covariance with
+  N); offset ``w = sum_k a_k m_k / sum_k a_k`` with m_k the time mean of rater k; gold
+  ``= mean_k r_k(t) - mean_k m_k + w``.
+* ``"ewe"``: evaluator weighted estimator (per recording): weight of rater k = Pearson
+  correlation of r_k with the raters' mean trace over all frames of the recording, negative
+  (or undefined) -> 0, normalised to sum 1; gold ``= sum_k w_k r_k(t)``.
+
+Perception uncertainty: the standard deviation over the raters at every frame
+(``ddof=pu_ddof``, default 1).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ddat_jax.data import csv_layout
+from ddat_jax.data.avec2016 import (
+    DIMENSIONS,
+    MODALITIES,
+    DataFormatError,
+    check_time_grid,
+    read_arff,
+    read_gold_standard,
+    read_ratings,
+)
+
+__all__ = [
+    "GOLD_METHODS",
+    "LAYOUTS",
+    "Corpus",
+    "Recording",
+    "gold_ccc_centring",
+    "gold_ewe",
+    "gold_mean",
+    "load_corpus",
+    "perception_uncertainty",
+]
+
+LAYOUTS = ("auto", "avec2016", "csv")
+_EPS = 1e-12
+
+
+# ------------------------------------------------------------------------------ data model
+
+
+@dataclasses.dataclass(frozen=True)
+class Recording:
+    """One recording of a partition.
+
+    Attributes:
+        name: the file stem, e.g. ``train_1``.
+        times: frame times in seconds, ``[T]`` float64.
+        features: ``[T, F]`` float32; NaN allowed before preprocessing.
+        gold: gold standard ``[T]`` float32, or None when the partition has no labels.
+        ratings: rater traces ``[T, K]`` float32, or None.
+        pu: perception uncertainty (std over raters) ``[T]`` float32, or None.
+    """
+
+    name: str
+    times: np.ndarray
+    features: np.ndarray
+    gold: np.ndarray | None = None
+    ratings: np.ndarray | None = None
+    pu: np.ndarray | None = None
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.features.shape[0])
+
+    @property
+    def has_labels(self) -> bool:
+        return self.gold is not None
+
+
+@dataclasses.dataclass(frozen=True)
+class Corpus:
+    """Partitions of recordings sharing one feature space and one emotion dimension.
+
+    Attributes:
+        partitions: ``{partition: [Recording, ...]}`` in natural stem order.
+        feature_names: ``F`` names; prefixed ``<modality>/`` when several modalities are
+            concatenated.
+        rater_names: ``K`` rater names (empty when no ratings were loaded).
+        frame_period: seconds between frames.
+        modalities: the feature sets, in concatenation order.
+        dimension: the emotion dimension.
+        root: the corpus root.
+        modality_slices: ``{modality: (start, stop)}`` column range of each feature set.
+        gold_method: how the gold standard was obtained (``provided``, ``mean``, …).
+    """
+
+    partitions: dict[str, list[Recording]]
+    feature_names: list[str]
+    rater_names: list[str]
+    frame_period: float
+    modalities: tuple[str, ...]
+    dimension: str
+    root: Path
+    modality_slices: dict[str, tuple[int, int]] = dataclasses.field(default_factory=dict)
+    gold_method: str = "provided"
+
+    @property
+    def num_features(self) -> int:
+        return len(self.feature_names)
+
+    def replace_recordings(self, partitions: dict[str, list[Recording]]) -> Corpus:
+        """A copy with other recordings (same metadata)."""
+        return dataclasses.replace(self, partitions=partitions)
+
+    def summary(self) -> str:
+        """One line per partition: recordings, frames, features, labels, NaN fraction."""
+        head = (
+            f"corpus {self.root} | modalities {', '.join(self.modalities)} | "
+            f"dimension {self.dimension} | {self.num_features} features | "
+            f"frame period {self.frame_period:g} s | gold {self.gold_method}"
+        )
+        lines = [head]
+        for part, recs in self.partitions.items():
+            frames = [r.num_frames for r in recs]
+            total = sum(frames)
+            n_values = sum(r.features.size for r in recs)
+            n_nan = sum(int(np.isnan(r.features).sum()) for r in recs)
+            nan_pct = 100.0 * n_nan / n_values if n_values else 0.0
+            if recs and all(r.gold is not None for r in recs):
+                labels = "gold"
+                if all(r.ratings is not None for r in recs):
+                    labels += f" + {recs[0].ratings.shape[1]} raters + PU"
+            else:
+                labels = "no labels"
+            lo, hi = min(frames, default=0), max(frames, default=0)
+            span = f"{lo}" if lo == hi else f"{lo}-{hi}"
+            lines.append(
+                f"  {part:<6} {len(recs):3d} recordings, {total:7d} frames ({span} per "
+                f"recording), labels: {labels}, NaN {nan_pct:.2f}%"
+            )
+        return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------- gold / PU
+
+
+def perception_uncertainty(ratings, *, ddof: int = 1) -> np.ndarray:
+    """Standard deviation over the raters at every frame.
+
+    Args:
+        ratings: ``[T, K]``.
+        ddof: delta degrees of freedom (1: unbiased estimator, K - 1 in the denominator).
+
+    Returns:
+        ``[T]`` float32.
+
+    Raises:
+        ValueError: ``K - ddof < 1``.
+    """
+    r = np.asarray(ratings, dtype=np.float64)
+    if r.ndim != 2:
+        raise ValueError(f"ratings must be [T, K], got shape {r.shape}")
+    if r.shape[1] - ddof < 1:
+        raise ValueError(f"perception uncertainty with ddof={ddof} needs more than {ddof} raters")
+    return np.std(r, axis=1, ddof=ddof).astype(np.float32)
+
+
+def gold_mean(ratings) -> np.ndarray:
+    """Mean of the raters at every frame: ``[T, K] -> [T]`` float32."""
+    r = np.asarray(ratings, dtype=np.float64)
+    return r.mean(axis=1).astype(np.float32)
+
+
+def _ccc_matlab(x: np.ndarray, y: np.ndarray) -> float:
+    """CCC as the AVEC 2016 ``CCC_calc``: variances with N-1, covariance with N."""
+    mx, my = x.mean(), y.mean()
+    cov = np.mean((x - mx) * (y - my))
+    den = x.var(ddof=1) + y.var(ddof=1) + (mx - my) ** 2
+    return float(2.0 * cov / den) if den > _EPS else 0.0
+
+
+def gold_ccc_centring(ratings) -> np.ndarray:
+    """AVEC 2016 gold standard by "CCC centring" of the raters (one recording).
+
+    .. math::
+        a_k = \\frac{1}{K-1} \\sum_{l \\ne k} \\mathrm{CCC}(r_k, r_l), \\quad
+        w = \\frac{\\sum_k a_k m_k}{\\sum_k a_k}, \\quad
+        g(t) = \\frac{1}{K} \\sum_k (r_k(t) - m_k) + w
+
+    with ``m_k`` the time mean of rater k. Negative agreements are kept (as the official
+    script); if ``sum_k a_k`` is 0 the plain mean of the ``m_k`` is used as the offset.
+
+    Args:
+        ratings: ``[T, K]``, K >= 2.
+
+    Returns:
+        ``[T]`` float32.
+    """
+    r = np.asarray(ratings, dtype=np.float64)
+    t, k = r.shape
+    if k < 2 or t < 2:
+        raise ValueError(f"CCC centring needs at least 2 raters and 2 frames, got {r.shape}")
+    agree = np.zeros(k)
+    for i in range(k):
+        agree[i] = np.mean([_ccc_matlab(r[:, i], r[:, j]) for j in range(k) if j != i])
+    means = r.mean(axis=0)
+    total = agree.sum()
+    offset = float(agree @ means / total) if abs(total) > _EPS else float(means.mean())
+    return (r.mean(axis=1) - means.mean() + offset).astype(np.float32)
+
+
+def gold_ewe(ratings) -> np.ndarray:
+    """Evaluator weighted estimator (one recording).
+
+    Weight of rater k: Pearson correlation of ``r_k`` with the raters' mean trace over all
+    frames; undefined (constant trace) or negative correlations count as 0; the weights are
+    normalised to sum 1 (equal weights if all are 0). ``g(t) = sum_k w_k r_k(t)``.
+
+    Args:
+        ratings: ``[T, K]``.
+
+    Returns:
+        ``[T]`` float32.
+    """
+    r = np.asarray(ratings, dtype=np.float64)
+    mean = r.mean(axis=1)
+    rc = r - r.mean(axis=0)
+    mc = mean - mean.mean()
+    den = np.sqrt((rc**2).sum(axis=0) * (mc**2).sum())
+    corr = np.where(den > _EPS, (rc * mc[:, None]).sum(axis=0) / np.maximum(den, _EPS), 0.0)
+    w = np.clip(corr, 0.0, None)
+    w = w / w.sum() if w.sum() > _EPS else np.full(r.shape[1], 1.0 / r.shape[1])
+    return (r @ w).astype(np.float32)
+
+
+GOLD_METHODS: dict[str, Callable[[np.ndarray], np.ndarray] | None] = {
+    "provided": None,
+    "mean": gold_mean,
+    "ccc_centring": gold_ccc_centring,
+    "ewe": gold_ewe,
+}
+
+
+# ------------------------------------------------------------------------------- layouts
+
+
+@dataclasses.dataclass
+class _Files:
+    features: dict[str, dict[str, Path]]  # modality -> stem -> file
+    ratings: dict[str, Path]
+    gold: dict[str, Path]
+    partitions: dict[str, str] | None
+    read_features: Callable[[Path], pd.DataFrame]
+    read_ratings: Callable[[Path], pd.DataFrame]
+    read_gold: Callable[[Path], pd.DataFrame]
+
+
+def _files_by_stem(folder: Path, suffix: str) -> dict[str, Path]:
+    if not folder.is_dir():
+        return {}
+    files = sorted(folder.glob(f"*{suffix}"), key=lambda p: csv_layout.natural_key(p.stem))
+    return {p.stem: p for p in files}
+
+
+def _avec_features(path: Path) -> pd.DataFrame:
+    frame = read_arff(path)
+    kinds = [pd.api.types.is_float_dtype(frame[c]) for c in frame.columns]
+    if not all(kinds):
+        j = kinds.index(False)
+        raise DataFormatError(
+            f"{path}: column {j + 1} ({frame.columns[j]!r}) expected a numeric attribute "
+            "(frame time first, then numeric features; no string or class attribute)"
+        )
+    if frame.shape[1] < 2:
+        raise DataFormatError(f"{path}: expected the frame time and at least one feature")
+    return frame
+
+
+def _avec_gold(path: Path) -> pd.DataFrame:
+    frame = read_gold_standard(path)
+    out = frame[["time", "gold"]].copy()
+    out.attrs.update(frame.attrs)
+    return out
+
+
+def _csv_gold(path: Path) -> pd.DataFrame:
+    frame = csv_layout.read_table(path, missing=(), allow_missing=False)
+    if frame.shape[1] != 2:
+        raise DataFormatError(
+            f"{path}: expected 2 columns (time and the gold standard), found "
+            f"{frame.shape[1]}: {list(frame.columns)}"
+        )
+    attrs = dict(frame.attrs)
+    frame = frame.set_axis(["time", "gold"], axis=1)
+    frame.attrs.update(attrs)
+    return frame
+
+
+def _csv_ratings(path: Path) -> pd.DataFrame:
+    return csv_layout.read_table(path, missing=(), allow_missing=False)
+
+
+def _locate_avec(root: Path, modalities: Sequence[str], dimension: str, ratings: str) -> _Files:
+    if dimension not in DIMENSIONS:
+        raise ValueError(f"unknown dimension {dimension!r}: expected one of {list(DIMENSIONS)}")
+    features = {}
+    for mod in modalities:
+        if mod not in MODALITIES:
+            raise ValueError(f"unknown modality {mod!r}: expected one of {list(MODALITIES)}")
+        folder = root / f"features_{mod}" / dimension
+        files = _files_by_stem(folder, ".arff")
+        if not files:
+            raise DataFormatError(
+                f"{folder}: no feature files (<stem>.arff) for modality {mod!r} and dimension "
+                f"{dimension!r}"
+            )
+        features[mod] = files
+    ratings_dirs = {"individual": "ratings_individual", "centred": "ratings_individual_centred"}
+    if ratings not in ratings_dirs:
+        raise ValueError(f"unknown ratings {ratings!r}: expected one of {list(ratings_dirs)}")
+    return _Files(
+        features=features,
+        ratings=_files_by_stem(root / ratings_dirs[ratings] / dimension, ".csv"),
+        gold=_files_by_stem(root / "ratings_gold_standard" / dimension, ".arff"),
+        partitions=None,
+        read_features=_avec_features,
+        read_ratings=read_ratings,
+        read_gold=_avec_gold,
+    )
+
+
+def _locate_csv(root: Path, modalities: Sequence[str], dimension: str) -> _Files:
+    found = csv_layout.locate_csv(root, modalities=modalities, dimension=dimension)
+    return _Files(
+        features=found["features"],
+        ratings=found["ratings"],
+        gold=found["gold"],
+        partitions=found["partitions"],
+        read_features=csv_layout.read_table,
+        read_ratings=_csv_ratings,
+        read_gold=_csv_gold,
+    )
+
+
+def _detect_layout(root: Path) -> str:
+    if not root.is_dir():
+        raise FileNotFoundError(f"corpus root {root} is not a folder")
+    if any(p.is_dir() and p.name.startswith("features_") for p in root.iterdir()):
+        return "avec2016"
+    if (root / "features").is_dir():
+        return "csv"
+    raise DataFormatError(
+        f"{root}: cannot tell the corpus layout: expected 'features_<modality>/' folders "
+        "(AVEC 2016) or a 'features/' folder (CSV layout)"
+    )
+
+
+# -------------------------------------------------------------------------------- loading
+
+
+class _Grid:
+    """The time grid of the corpus: frame period fixed by the first file (or given)."""
+
+    def __init__(self, frame_period: float | None):
+        self.period = frame_period
+
+    def check(self, frame: pd.DataFrame, path: Path) -> np.ndarray:
+        times = frame.iloc[:, 0].to_numpy(np.float64)
+        self.period = check_time_grid(
+            times,
+            path=path,
+            line_numbers=frame.attrs.get("line_numbers"),
+            frame_period=self.period,
+            column=str(frame.columns[0]),
+        )
+        return times
+
+
+def _same_times(ref: np.ndarray, ref_path: Path, frame: pd.DataFrame, path: Path, period):
+    times = frame.iloc[:, 0].to_numpy(np.float64)
+    if len(times) != len(ref):
+        raise DataFormatError(
+            f"{path}: expected {len(ref)} frames like {ref_path}, found {len(times)} "
+            "(features and labels of a recording must have the same length)"
+        )
+    off = np.flatnonzero(np.abs(times - ref) > 1e-3 * period)
+    if off.size:
+        i = int(off[0])
+        lines = frame.attrs.get("line_numbers")
+        where = f"{path}, line {int(lines[i])}" if lines is not None else f"{path}, row {i + 1}"
+        raise DataFormatError(
+            f"{where}: time {times[i]:g} differs from {ref[i]:g} at the same frame of "
+            f"{ref_path} (expected the same time grid)"
+        )
+
+
+def _partition_map(files: _Files, stems: list[str], root: Path) -> dict[str, str]:
+    out = {}
+    for stem in stems:
+        if files.partitions is not None:
+            if stem not in files.partitions:
+                raise DataFormatError(
+                    f"{root / 'partitions.csv'}: recording {stem!r} is not listed "
+                    "(expected a line '<stem>,<partition>' for every recording)"
+                )
+            out[stem] = files.partitions[stem]
+        else:
+            any_file = next(f[stem] for f in files.features.values() if stem in f)
+            out[stem] = csv_layout.partition_of_stem(stem, path=any_file)
+    return out
+
+
+def load_corpus(
+    root: str | os.PathLike,
+    *,
+    modality: str | Sequence[str],
+    dimension: str,
+    layout: str = "auto",
+    gold: str = "provided",
+    pu_ddof: int = 1,
+    partitions: Sequence[str] = ("train", "dev", "test"),
+    frame_period: float | None = None,
+    ratings: str = "individual",
+    missing_modality: str = "error",
+) -> Corpus:
+    """Loads and validates a corpus.
+
+    Args:
+        root: the corpus root.
+        modality: one feature set or several (concatenated along features, in this order).
+        dimension: the emotion dimension, e.g. ``arousal``.
+        layout: ``auto`` (detected from the folders), ``avec2016`` or ``csv``.
+        gold: ``provided``, ``mean``, ``ccc_centring`` or ``ewe`` (see the module docstring).
+        pu_ddof: ddof of the perception uncertainty (std over raters).
+        partitions: partitions to load; each must have at least one recording.
+        frame_period: expected seconds between frames; inferred from the first file if None.
+        ratings: AVEC layout only: ``individual`` (``ratings_individual``) or ``centred``
+            (``ratings_individual_centred``).
+        missing_modality: ``error`` (default), or ``nan``: a recording that lacks one of
+            several feature sets (AVEC ``test_7`` has no EDA/SCL/SCR) gets NaN features for it.
+
+    Returns:
+        The :class:`Corpus`. Recordings of a partition without labels (AVEC test) have
+        ``gold``, ``ratings`` and ``pu`` None.
+
+    Raises:
+        ValueError: unknown modality, dimension, layout, gold method (valid ones listed).
+        DataFormatError: malformed or inconsistent files (file, line/column, expectation).
+    """
+    root = Path(root)
+    modalities = (modality,) if isinstance(modality, str) else tuple(modality)
+    if not modalities:
+        raise ValueError("modality: expected at least one feature set")
+    if len(set(modalities)) != len(modalities):
+        raise ValueError(f"modality: duplicate feature sets in {list(modalities)}")
+    if layout not in LAYOUTS:
+        raise ValueError(f"unknown layout {layout!r}: expected one of {list(LAYOUTS)}")
+    if gold not in GOLD_METHODS:
+        raise ValueError(f"unknown gold {gold!r}: expected one of {list(GOLD_METHODS)}")
+    if missing_modality not in ("error", "nan"):
+        raise ValueError(f"unknown missing_modality {missing_modality!r}: expected error or nan")
+    if isinstance(partitions, str):
+        partitions = (partitions,)
+    if layout == "auto":
+        layout = _detect_layout(root)
+    if layout == "avec2016":
+        files = _locate_avec(root, modalities, dimension, ratings)
+    else:
+        files = _locate_csv(root, modalities, dimension)
+
+    # Stems: every feature set and every label file must refer to the same recordings.
+    all_stems = sorted(
+        set().union(*(set(f) for f in files.features.values())), key=csv_layout.natural_key
+    )
+    for mod, stems in files.features.items():
+        missing = [s for s in all_stems if s not in stems]
+        if missing and missing_modality == "error":
+            other = next(f[missing[0]] for f in files.features.values() if missing[0] in f)
+            folder = next(iter(stems.values())).parent
+            raise DataFormatError(
+                f"{folder}: no feature file for recording {missing[0]!r} of modality {mod!r} "
+                f"(expected one per recording, like {other}); missing: {missing}"
+            )
+    for kind, label_files in (("ratings", files.ratings), ("gold standard", files.gold)):
+        orphans = [s for s in label_files if s not in all_stems]
+        if orphans:
+            raise DataFormatError(
+                f"{label_files[orphans[0]]}: {kind} for recording {orphans[0]!r}, which has no "
+                f"feature files (expected features for {modalities})"
+            )
+    part_of = _partition_map(files, all_stems, root)
+    by_part: dict[str, list[str]] = {p: [] for p in partitions}
+    for stem in all_stems:
+        if part_of[stem] in by_part:
+            by_part[part_of[stem]].append(stem)
+    for part, stems in by_part.items():
+        if not stems:
+            found = sorted(set(part_of.values()))
+            raise DataFormatError(
+                f"{root}: partition {part!r} has no recordings (found partitions {found}); "
+                "pass partitions=... to load only some"
+            )
+
+    grid = _Grid(frame_period)
+    feature_names: list[str] | None = None
+    per_mod_names: dict[str, list[str]] = {}
+    per_mod_ref: dict[str, Path] = {}
+    rater_names: list[str] | None = None
+    rater_ref: Path | None = None
+    gold_fn = GOLD_METHODS[gold]
+    out: dict[str, list[Recording]] = {}
+    for part, stems in by_part.items():
+        recs = []
+        for stem in stems:
+            times = ref_path = None
+            blocks: dict[str, np.ndarray] = {}
+            for mod in modalities:
+                path = files.features[mod].get(stem)
+                if path is None:
+                    continue
+                frame = files.read_features(path)
+                names = [str(c) for c in frame.columns[1:]]
+                if mod not in per_mod_names:
+                    per_mod_names[mod], per_mod_ref[mod] = names, path
+                elif names != per_mod_names[mod]:
+                    raise DataFormatError(
+                        f"{path}: expected the {len(per_mod_names[mod])} feature columns of "
+                        f"{per_mod_ref[mod]}, found {len(names)} "
+                        f"(first difference: {_first_difference(per_mod_names[mod], names)})"
+                    )
+                if times is None:
+                    times, ref_path = grid.check(frame, path), path
+                else:
+                    _same_times(times, ref_path, frame, path, grid.period)
+                blocks[mod] = frame.iloc[:, 1:].to_numpy(np.float32)
+            feats = []
+            for mod in modalities:
+                if mod in blocks:
+                    feats.append(blocks[mod])
+                else:  # only reachable with missing_modality="nan"
+                    width = len(per_mod_names.get(mod, [])) or _width_of(files, mod)
+                    feats.append(np.full((len(times), width), np.nan, dtype=np.float32))
+            features = np.concatenate(feats, axis=1) if len(feats) > 1 else feats[0]
+
+            r_mat = g_vec = pu = None
+            if stem in files.ratings:
+                path = files.ratings[stem]
+                frame = files.read_ratings(path)
+                names = [str(c) for c in frame.columns[1:]]
+                if rater_names is None:
+                    rater_names, rater_ref = names, path
+                elif names != rater_names:
+                    missing = [n for n in rater_names if n not in names]
+                    detail = f"missing rater column(s) {missing}" if missing else f"found {names}"
+                    raise DataFormatError(
+                        f"{path}: expected the rater columns {rater_names} of {rater_ref}; {detail}"
+                    )
+                _same_times(times, ref_path, frame, path, grid.period)
+                r_mat = frame.iloc[:, 1:].to_numpy(np.float64)
+                if r_mat.shape[1] - pu_ddof < 1:
+                    raise DataFormatError(
+                        f"{path}: perception uncertainty with pu_ddof={pu_ddof} needs more than "
+                        f"{pu_ddof} rater column(s), found {r_mat.shape[1]}"
+                    )
+                pu = perception_uncertainty(r_mat, ddof=pu_ddof)
+            if gold_fn is None:
+                if stem in files.gold:
+                    path = files.gold[stem]
+                    frame = files.read_gold(path)
+                    _same_times(times, ref_path, frame, path, grid.period)
+                    g_vec = frame["gold"].to_numpy(np.float32)
+                    if np.isnan(g_vec).any():
+                        i = int(np.flatnonzero(np.isnan(g_vec))[0])
+                        line = frame.attrs["line_numbers"][i]
+                        raise DataFormatError(
+                            f"{path}, line {int(line)}: expected a gold-standard value, found '?'"
+                        )
+                elif r_mat is not None:
+                    raise DataFormatError(
+                        f"{files.ratings[stem]}: recording {stem!r} has individual ratings but "
+                        "no gold-standard file; compute one with gold='mean', "
+                        "gold='ccc_centring' or gold='ewe'"
+                    )
+            elif r_mat is not None:
+                g_vec = gold_fn(r_mat)
+            elif stem in files.gold:
+                raise DataFormatError(
+                    f"{files.gold[stem]}: gold={gold!r} computes the gold standard from the "
+                    f"individual ratings, but recording {stem!r} has none; use gold='provided'"
+                )
+            recs.append(
+                Recording(
+                    name=stem,
+                    times=times,
+                    features=features,
+                    gold=g_vec,
+                    ratings=None if r_mat is None else r_mat.astype(np.float32),
+                    pu=pu,
+                )
+            )
+        labelled = [r.name for r in recs if r.gold is not None]
+        if labelled and len(labelled) != len(recs):
+            unlabelled = [r.name for r in recs if r.gold is None]
+            raise DataFormatError(
+                f"{root}: partition {part!r} has labels for {labelled} but none for "
+                f"{unlabelled} (expected labels for all recordings of a partition or none)"
+            )
+        out[part] = recs
+
+    names_out: list[str] = []
+    slices: dict[str, tuple[int, int]] = {}
+    for mod in modalities:
+        names = per_mod_names.get(mod, [])
+        start = len(names_out)
+        names_out += [f"{mod}/{n}" for n in names] if len(modalities) > 1 else names
+        slices[mod] = (start, len(names_out))
+    feature_names = names_out
+    return Corpus(
+        partitions=out,
+        feature_names=feature_names,
+        rater_names=rater_names or [],
+        frame_period=float(grid.period),
+        modalities=modalities,
+        dimension=dimension,
+        root=root,
+        modality_slices=slices,
+        gold_method=gold,
+    )
+
+
+def _width_of(files: _Files, mod: str) -> int:
+    path = next(iter(files.features[mod].values()))
+    return files.read_features(path).shape[1] - 1
+
+
+def _first_difference(a: list[str], b: list[str]) -> str:
+    for i, (x, y) in enumerate(zip(a, b, strict=False)):
+        if x != y:
+            return f"column {i + 2}: expected {x!r}, found {y!r}"
+    return f"expected {len(a)} features, found {len(b)}"
