@@ -80,6 +80,7 @@ def data_config(*, modality: str = "audio", dimension: str = "arousal", preset: 
     c = ml_collections.ConfigDict()
     c.root = ""  # "" = embedded synthetic corpus; else /path/to/AVEC2016 or CSV layout.
     c.preset = preset  # embedded corpus preset: "recola" | "small".
+    c.corpus_seed = 0  # seed of the embedded corpus (independent of the training seed).
     c.layout = "auto"  # "auto" | "avec2016" | "csv".
     c.modality = modality  # one of the AVEC modalities, or "audio+video_geometric".
     c.dimension = dimension  # "arousal" | "valence".
@@ -95,11 +96,15 @@ def ddat_config(arg: str | None, *, aux: str, name: str) -> ml_collections.Confi
     """The full DDAT experiment config (METHODS.md §1), shared by the recola_* configs.
 
     Args:
-      arg: the config-file argument (``modality=...,dimension=...,preset=...,seed=...,smoke``).
-      aux: auxiliary task of stage 1: ``"re"`` (reconstruction) or ``"pu"`` (perception
-        uncertainty); ``"none"`` runs the baselines only.
+      arg: the config-file argument (``modality=...,dimension=...,preset=...,seed=...,
+        aux=re|pu|none|both,smoke``).
+      aux: default auxiliary task: ``"re"`` (stage 1 reconstructs the input), ``"pu"``
+        (stage 1 predicts perception uncertainty), ``"none"`` (baselines only) or
+        ``"both"`` (every row of the paper's tables).
       name: the config's name (default workdir ``runs/<name>``).
     """
+    from ddat_jax.train.config import default_train_config
+
     a = parse_arg(
         arg, modality="audio", dimension="arousal", preset="recola", seed=0, smoke=False, aux=aux
     )
@@ -109,8 +114,52 @@ def ddat_config(arg: str | None, *, aux: str, name: str) -> ml_collections.Confi
     c.seed = a.seed
     c.smoke = a.smoke
     c.data = data_config(modality=a.modality, dimension=a.dimension, preset=a.preset)
+
+    # GRU-RNN of every recurrent system. ``arch`` lists (layers, units) to try, best on dev;
+    # the paper's grid is {1,3,5,7,9} x {40,80,120} (see README: runtime).
+    c.model = ml_collections.ConfigDict()
+    c.model.cell = "gru"
+    c.model.arch = ((2, 64),)
+    c.model.bidirectional = False
+    c.model.init_scale = 0.0  # 0 = torch's default init; a > 0 = uniform(-a, a).
+
+    base = default_train_config()
+    c.train = base.train
+    c.train.epochs = 60
+    c.train.patience = 15
+    c.train.checkpoint_every = 10
+    c.hparams = base.hparams
+    c.hparams.learning_rate = 1e-3
+    c.hparams.l2 = 1e-6
+
+    c.ddat = ml_collections.ConfigDict()
+    c.ddat.aux = a.aux  # "re" | "pu" | "none" | "both": picks the default systems.
+    c.ddat.systems = ()  # () = the systems of ``aux`` (ddat_jax.ddat.pipeline.SYSTEMS_BY_AUX).
+    c.ddat.run_stage1 = True  # False: stage 2 reads an existing workdir/stage1/.
+    c.ddat.w_emotion = 1.0  # w1 of the stage-1 joint loss.
+    c.ddat.w_aux = 1.0  # w2 of the stage-1 joint loss.
+    c.ddat.re_reduce = "squared"  # RE scalar: "squared" | "abs" | "signed" (paper's sum).
+    c.ddat.pu_source_train = "predicted"  # or "annotated" (train partition only).
+    c.ddat.cl_parts = 5
+    c.ddat.cl_segment_s = 10.0
+    c.ddat.cl_epochs_per_stage = 12
+    c.ddat.cl_dnn_hidden = (1024, 1024)
+    c.ddat.significance_resamples = 9999
+
+    c.postprocess = ml_collections.ConfigDict()
+    c.postprocess.enabled = True
+    c.postprocess.grids = "ddat"  # "ddat" | "avec2016"
+    c.postprocess.per_recording = True
+
     if a.smoke:
         c.data.preset = "small"
-    c.ddat = ml_collections.ConfigDict()
-    c.ddat.aux = a.aux  # "re" | "pu" | "none"
+        c.model.arch = ((1, 16),)
+        c.train.epochs = 3
+        c.train.patience = 0
+        c.train.checkpoint_every = 3
+        c.ddat.cl_parts = 2
+        c.ddat.cl_epochs_per_stage = 2
+        c.ddat.cl_segment_s = 8.0
+        c.ddat.cl_dnn_hidden = (32, 32)
+        c.ddat.significance_resamples = 199
     return c

@@ -17,7 +17,7 @@ from ddat_jax.data import corpus as corpus_lib
 from ddat_jax.data import preprocess, synthetic
 
 
-def resolve_root(data_cfg, *, seed: int = 0) -> Path:
+def resolve_root(data_cfg) -> Path:
     """Returns the corpus root: ``data_cfg.root`` or the cached embedded corpus.
 
     Generates the embedded corpus (preset ``data_cfg.preset``) on first use.
@@ -31,7 +31,7 @@ def resolve_root(data_cfg, *, seed: int = 0) -> Path:
                 "layout described in the README, or leave it empty for the embedded corpus"
             )
         return root
-    return synthetic.ensure_corpus(preset=data_cfg.preset, seed=seed)
+    return synthetic.ensure_corpus(preset=data_cfg.preset, seed=int(data_cfg.corpus_seed))
 
 
 def modalities_of(data_cfg) -> tuple[str, ...]:
@@ -39,7 +39,7 @@ def modalities_of(data_cfg) -> tuple[str, ...]:
     return tuple(m for m in str(data_cfg.modality).split("+") if m)
 
 
-def prepare_corpus(data_cfg, *, seed: int = 0) -> corpus_lib.Corpus:
+def prepare_corpus(data_cfg) -> corpus_lib.Corpus:
     """Loads, delay-compensates and standardises the corpus named by ``data_cfg``.
 
     Returns:
@@ -47,7 +47,7 @@ def prepare_corpus(data_cfg, *, seed: int = 0) -> corpus_lib.Corpus:
       labels (gold standard, rater traces, PU) are shifted back by
       ``round(delay_s / frame_period)`` frames with last-value padding (AVEC 2016 rule).
     """
-    root = resolve_root(data_cfg, seed=seed)
+    root = resolve_root(data_cfg)
     t0 = time.perf_counter()
     corpus = corpus_lib.load_corpus(
         root,
