@@ -62,9 +62,9 @@ _EPS = 1e-12
 # ------------------------------------------------------------------------------ data model
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)
 class Recording:
-    """One recording of a partition.
+    """One recording of a partition (immutable; compared by identity, as it holds arrays).
 
     Attributes:
         name: the file stem, e.g. ``train_1``.
@@ -91,7 +91,7 @@ class Recording:
         return self.gold is not None
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)
 class Corpus:
     """Partitions of recordings sharing one feature space and one emotion dimension.
 
