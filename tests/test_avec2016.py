@@ -174,15 +174,16 @@ def test_write_arff_layout(tmp_path):
 
 
 def test_write_arff_string_columns(tmp_path):
-    frame = pd.DataFrame({"name": ["a", "b c", "nan"], "x": [1.0, np.nan, 2.0]})
+    names = ["a", "b c", "nan", "a,nan,b"]
+    frame = pd.DataFrame({"name": names, "x": [1.0, np.nan, 2.0, np.nan]})
     path = tmp_path / "s.arff"
     write_arff(path, frame, "r")
     text = path.read_bytes().decode()
     assert "@attribute name string" in text
-    assert "a,1\r\n'b c',?\r\n'nan',2\r\n" in text
+    assert "a,1\r\n'b c',?\r\n'nan',2\r\n'a,nan,b',?\r\n" in text
     back = read_arff(path)
-    assert back["name"].tolist() == ["a", "b c", "nan"]
-    np.testing.assert_array_equal(back["x"], [1.0, np.nan, 2.0])
+    assert back["name"].tolist() == names
+    np.testing.assert_array_equal(back["x"], [1.0, np.nan, 2.0, np.nan])
 
 
 @settings(max_examples=25, deadline=None)

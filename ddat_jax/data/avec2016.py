@@ -424,7 +424,6 @@ def _atomic_write(path: str | os.PathLike, payload: bytes) -> None:
 
 
 _ARFF_NAME_OK = re.compile(r"^[A-Za-z0-9_.\-\[\]()/:+]+$")
-_NAN_TOKEN_RE = re.compile(rb"(?<![^,;\t\n])nan(?=[,;\t\r\n])")
 
 
 def _quote_name(name: str) -> str:
@@ -444,10 +443,16 @@ def _is_time_name(name) -> bool:
     return str(name).strip().lower() in _TIME_NAMES
 
 
-def _format_rows(frame: pd.DataFrame, sep: str, float_format: str, time_decimals: int) -> list[str]:
-    """Formats the rows of ``frame`` (vectorised per column, %-formatting per row in C)."""
+def _format_rows(
+    frame: pd.DataFrame, sep: str, float_format: str, time_decimals: int, nan_token: str = "?"
+) -> list[str]:
+    """Formats the rows of ``frame`` (vectorised per column, %-formatting per row in C).
+
+    NaN values of numeric columns are written as ``nan_token``.
+    """
     columns = []
     fmts = []
+    nan_rows = np.zeros(len(frame), dtype=bool)
     for name in frame.columns:
         col = frame[name]
         if pd.api.types.is_bool_dtype(col) or pd.api.types.is_integer_dtype(col):
@@ -457,33 +462,31 @@ def _format_rows(frame: pd.DataFrame, sep: str, float_format: str, time_decimals
             values = col.to_numpy(np.float64)
             if _is_time_name(name):
                 values = np.round(values, time_decimals) + 0.0  # +0.0 turns -0.0 into 0.0
+            nan_rows |= np.isnan(values)
             columns.append(values.tolist())
             fmts.append(float_format)
         else:
             columns.append([_quote_value(v) for v in col.tolist()])
             fmts.append("%s")
     row_fmt = sep.join(fmts)
-    return [row_fmt % row for row in zip(*columns, strict=True)]
+    rows = [row_fmt % row for row in zip(*columns, strict=True)]
+    if nan_rows.any():
+        if "%s" not in fmts:  # only numbers: a bare 'nan' field is a NaN
+            token = re.compile(rf"(?<![^{re.escape(sep)}])nan(?![^{re.escape(sep)}])")
+            for i in np.flatnonzero(nan_rows).tolist():
+                rows[i] = token.sub(nan_token.replace("\\", r"\\"), rows[i])
+        else:  # string fields may contain anything: format field by field
+            for i in np.flatnonzero(nan_rows).tolist():
+                fields = [col[i] for col in columns]
+                rows[i] = sep.join(
+                    nan_token if isinstance(v, float) and v != v else f % v
+                    for f, v in zip(fmts, fields, strict=True)
+                )
+    return rows
 
 
-def _rows_to_bytes(
-    header: list[str],
-    rows: list[str],
-    has_nan: bool,
-    *,
-    nan_token: bytes = b"?",
-    newline: str = "\r\n",
-) -> bytes:
-    head = newline.join(header).encode("utf-8") + newline.encode() if header else b""
-    body = (newline.join(rows) + newline).encode("utf-8")
-    if has_nan:
-        body = _NAN_TOKEN_RE.sub(nan_token, body + b"\r")[:-1]
-    return head + body
-
-
-def _has_nan(frame: pd.DataFrame) -> bool:
-    num = frame.select_dtypes(include=[np.floating])
-    return bool(num.size) and bool(np.isnan(num.to_numpy(np.float64)).any())
+def _rows_to_bytes(header: list[str], rows: list[str], *, newline: str = "\r\n") -> bytes:
+    return (newline.join(header + rows) + newline).encode("utf-8")
 
 
 def write_arff(
@@ -518,7 +521,7 @@ def write_arff(
         header.append(f"@attribute {_quote_name(str(name))} {kind}")
     header += ["", "", "@data", ""]
     rows = _format_rows(frame, ",", float_format, time_decimals)
-    _atomic_write(path, _rows_to_bytes(header, rows, _has_nan(frame)))
+    _atomic_write(path, _rows_to_bytes(header, rows))
 
 
 def write_gold_standard(
@@ -678,7 +681,7 @@ def write_ratings(path: str | os.PathLike, frame: pd.DataFrame, *, float_format=
         raise ValueError(f"{path}: expected columns 'time' then the raters, got {cols}")
     header = ";".join(["time"] + [c + " " for c in cols[1:-1]] + [cols[-1]])
     rows = _format_rows(frame.rename(columns={frame.columns[0]: "time"}), ";", float_format, 9)
-    _atomic_write(path, _rows_to_bytes([header], rows, _has_nan(frame)))
+    _atomic_write(path, _rows_to_bytes([header], rows))
 
 
 # ------------------------------------------------------------------------------- time grid

@@ -53,7 +53,6 @@ from ddat_jax.data.avec2016 import (
     _Block,
     _decode,
     _format_rows,
-    _has_nan,
     _parse_block,
     _read_bytes,
     _rows_to_bytes,
@@ -204,8 +203,8 @@ def write_table(
     cols = [str(c) for c in frame.columns]
     if not cols or cols[0].lower() not in _TIME_NAMES:
         raise ValueError(f"{path}: the first column must be 'time', got {cols[:1]}")
-    rows = _format_rows(frame, sep, float_format, 9)
-    payload = _rows_to_bytes([sep.join(cols)], rows, _has_nan(frame), nan_token=b"", newline="\n")
+    rows = _format_rows(frame, sep, float_format, 9, nan_token="")
+    payload = _rows_to_bytes([sep.join(cols)], rows, newline="\n")
     _atomic_write(path, payload)
 
 
