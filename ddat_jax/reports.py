@@ -787,7 +787,12 @@ def to_markdown(df: pd.DataFrame, *, formats: Mapping[str, str] | None = None) -
     header = [str(df.index.name or "")] + [str(c) for c in df.columns]
     lines = [
         "| " + " | ".join(h.replace("|", "\\|") for h in header) + " |",
-        "|" + "|".join([":---"] + ["---:"] * len(df.columns)) + "|",
+        "|"
+        + "|".join(
+            [":---"]
+            + [("---:" if pd.api.types.is_numeric_dtype(df[c]) else ":---") for c in df.columns]
+        )
+        + "|",
     ]
     for idx, rec in zip(df.index, df.itertuples(index=False), strict=True):
         cells = [_fmt_cell(idx, None)] + [
@@ -809,8 +814,9 @@ def write_table(
 
     The CSV holds full-precision numbers with the index as first column (read it back
     with ``pandas.read_csv(path, index_col=0)``; NaN is an empty cell). The Markdown file
-    is the caption, the table (:func:`to_markdown`; numbers rounded, NaN as ``n/a``) and the
-    table's legend (``df.attrs["legend"]``: CCC aggregation, tests, marks).
+    is the caption (``Table: …``, pandoc's caption syntax), the table (:func:`to_markdown`;
+    numbers rounded, NaN as ``n/a``) and the table's legend (``df.attrs["legend"]``: CCC
+    aggregation, tests, marks).
 
     Args:
       df: a table from :func:`results_table`, :func:`difficulty_analysis`,
@@ -835,7 +841,7 @@ def write_table(
     out = Path(results_dir)
     csv_path, md_path = out / f"{name}.csv", out / f"{name}.md"
     _atomic_write_text(csv_path, df.to_csv(index=True, lineterminator="\n"))
-    parts = [f"**Table {name}.** {caption.strip()}", "", to_markdown(df, formats=formats)]
+    parts = [f"Table: {caption.strip()}", "", to_markdown(df, formats=formats)]
     legend = df.attrs.get("legend")
     if legend:
         parts += ["", str(legend)]
