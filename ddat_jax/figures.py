@@ -189,6 +189,7 @@ def plot_difficulty(
         top.legend(loc="upper right", fontsize="x-small", ncols=min(4, r.shape[1] + 2))
     else:
         top.text(0.5, 0.5, "no rater traces", ha="center", va="center", transform=top.transAxes)
+        top.set_yticks([])
     top.set_ylabel(ylabel)
     top.set_title(title)
     top.grid(True, alpha=0.3)
