@@ -64,6 +64,21 @@ def _prepare(predictions, targets, where):
     return predictions, targets, where
 
 
+def _shifted_mean(x, w, axis, safe_count):
+    """Masked mean computed as ``ref + mean(x - ref)`` with ``ref`` a data value.
+
+    Shifting by a value of the data (the masked maximum, held constant for autodiff)
+    makes the mean of a constant input exactly that constant, so its deviations, and
+    hence CCC/PCC of a constant prediction, are exactly 0 in float32 too; it also
+    reduces cancellation for signals with a large offset. The gradient is unchanged.
+    """
+    zero = jnp.zeros((), x.dtype)
+    ref = jnp.max(jnp.where(w, x, -jnp.inf), axis=axis, keepdims=True)
+    ref = jax.lax.stop_gradient(jnp.where(jnp.isneginf(ref), zero, ref))
+    shifted = jnp.where(w, x - ref, zero)
+    return ref + jnp.sum(shifted, axis=axis, keepdims=True) / safe_count
+
+
 def _moments(predictions, targets, *, axis, where):
     """Masked population moments along ``axis`` (two-pass).
 
@@ -75,10 +90,8 @@ def _moments(predictions, targets, *, axis, where):
     count = jnp.sum(w, axis=axis, keepdims=True).astype(p.dtype)
     # max(N, 1): a fully masked row has all-zero sums, so any positive divisor gives 0.
     safe_count = jnp.maximum(count, 1)
-    p0 = jnp.where(w, p, zero)
-    t0 = jnp.where(w, t, zero)
-    mean_p = jnp.sum(p0, axis=axis, keepdims=True) / safe_count
-    mean_t = jnp.sum(t0, axis=axis, keepdims=True) / safe_count
+    mean_p = _shifted_mean(p, w, axis, safe_count)
+    mean_t = _shifted_mean(t, w, axis, safe_count)
     dp = jnp.where(w, p - mean_p, zero)
     dt = jnp.where(w, t - mean_t, zero)
     var_p = jnp.sum(dp * dp, axis=axis) / jnp.squeeze(safe_count, axis=axis)
@@ -285,7 +298,10 @@ def mse(
     """
     axis = _normalise_axis(axis, _ndim(predictions, targets, where))
     p, t, w = _prepare(predictions, targets, where)
-    sq = jnp.where(w, jnp.square(p - t), jnp.zeros((), p.dtype))
+    # Select before squaring: where(w, (p - t)**2, 0) would give NaN gradients for NaN
+    # padding (0 * NaN in the backward pass).
+    zero = jnp.zeros((), p.dtype)
+    sq = jnp.square(jnp.where(w, p, zero) - jnp.where(w, t, zero))
     count = jnp.sum(w, axis=axis).astype(p.dtype)
     return jnp.sum(sq, axis=axis) / jnp.maximum(count, 1)
 
