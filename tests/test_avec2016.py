@@ -256,6 +256,27 @@ def test_write_ratings_exact_header(tmp_path):
     pd.testing.assert_frame_equal(read_ratings(path), frame, check_like=False, check_exact=True)
 
 
+@settings(max_examples=20, deadline=None)
+@given(
+    hnp.arrays(
+        np.float64,
+        st.tuples(st.integers(1, 10), st.integers(1, 6)),
+        elements=st.floats(-1, 1, allow_subnormal=False),
+    )
+)
+def test_ratings_round_trip(tmp_path_factory, values):
+    raters = [f"R{i}" for i in range(values.shape[1])]
+    frame = pd.DataFrame(values, columns=raters)
+    frame.insert(0, "time", np.arange(len(values)) * 0.04)
+    path = tmp_path_factory.mktemp("ratings") / "r.csv"
+    write_ratings(path, frame)
+    header = path.read_bytes().split(b"\r\n", 1)[0].decode()
+    assert header == "time;" + "".join(r + " ;" for r in raters[:-1]) + raters[-1]
+    back = read_ratings(path)
+    assert list(back.columns) == ["time", *raters]
+    np.testing.assert_allclose(back[raters].to_numpy(), values, rtol=1e-9, atol=1e-300)
+
+
 # ------------------------------------------------------------------------------ bad input
 
 

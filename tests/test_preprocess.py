@@ -109,6 +109,27 @@ def test_standardise_explicit_stats_and_per_recording():
         standardise(corpus, fit_partition="dev")
 
 
+@settings(max_examples=30, deadline=None)
+@given(
+    hnp.arrays(
+        np.float64,
+        st.tuples(st.integers(3, 30), st.integers(1, 4)),
+        elements=st.one_of(st.floats(-100, 100), st.just(np.nan)),
+    )
+)
+def test_standardised_train_has_zero_mean_unit_std(x):
+    out = standardise(_corpus({"train": [_rec("train_1", x)]})).partitions["train"][0].features
+    assert not np.isnan(out).any()
+    x32 = x.astype(np.float32).astype(np.float64)
+    for j in range(x.shape[1]):
+        col = x32[:, j][~np.isnan(x32[:, j])]
+        if col.size >= 2 and np.std(col, ddof=1) > 1e-3:
+            vals = out[:, j][~np.isnan(x32[:, j])].astype(np.float64)
+            assert abs(vals.mean()) < 1e-4
+            assert abs(np.std(vals, ddof=1) - 1.0) < 1e-4
+        np.testing.assert_array_equal(out[:, j][np.isnan(x32[:, j])], 0.0)
+
+
 # ------------------------------------------------------------------------------- shifting
 
 

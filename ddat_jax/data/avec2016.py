@@ -254,6 +254,7 @@ def _parse_block(
             quotechar="'",
             escapechar="\\",
             skip_blank_lines=False,
+            encoding_errors="replace",
             engine="c",
         )
     except (ValueError, pd.errors.ParserError) as err:
