@@ -208,6 +208,24 @@ def test_computed_gold_without_provided_files(avec):
     assert corpus.partitions["train"][0].gold is not None
 
 
+def test_centred_ratings_folder(avec):
+    root, truth = avec
+    src = root / "ratings_individual" / "arousal"
+    dst = root / "ratings_individual_centred" / "arousal"
+    dst.mkdir(parents=True)
+    for path in src.iterdir():
+        frame = pd.read_csv(path, sep=";")
+        frame.iloc[:, 1:] += 1.0
+        frame.columns = ["time", *RATERS]
+        write_ratings(dst / path.name, frame)
+    corpus = load_corpus(root, modality="audio", dimension="arousal", ratings="centred")
+    np.testing.assert_allclose(
+        corpus.partitions["train"][0].ratings, truth["train_1"]["ratings"] + 1.0, rtol=1e-6
+    )
+    with pytest.raises(ValueError, match=r"unknown ratings 'raw'.*'individual', 'centred'"):
+        load_corpus(root, modality="audio", dimension="arousal", ratings="raw")
+
+
 def test_missing_modality_nan(tmp_path):
     build_avec(tmp_path)
     (tmp_path / "features_video_geometric" / "arousal" / "test_1.arff").unlink()

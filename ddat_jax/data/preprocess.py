@@ -170,6 +170,8 @@ def shift_corpus_labels(corpus: Corpus, frames: int) -> Corpus:
 def to_batch(recordings: Sequence[Recording], *, pad_to: int | None = None) -> dict:
     """Stacks whole recordings into padded arrays with a mask (never truncates).
 
+    Features are copied as they are: standardise first so that no NaN reaches a model.
+
     Args:
         recordings: N recordings with the same number of features.
         pad_to: time length of the batch; at least the longest recording (default).
