@@ -14,9 +14,7 @@ from ddat_jax import run as run_lib
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Experiment config file (configs/*.py[:args]).", lock_config=True
 )
-_WORKDIR = flags.DEFINE_string(
-    "workdir", None, "Output folder (default: runs/<config name>)."
-)
+_WORKDIR = flags.DEFINE_string("workdir", None, "Output folder (default: runs/<config name>).")
 
 
 def main(argv):

@@ -33,7 +33,6 @@ from pathlib import Path
 
 import jax
 import numpy as np
-from absl import logging
 
 from ddat_jax import figures, postprocess, reports
 from ddat_jax.data import preprocess
@@ -405,33 +404,32 @@ def _report(config, workdir, systems, corpus, stage2_difficulty, trained) -> dic
 
     # Table III: difficulty vs improvement over STL, on test where labelled, else dev.
     part = "test" if _has_gold(preds, "test") else "dev"
-    if "stl" in systems:
-        rows = []
-        re_sig = _difficulty_signal(trained, "mtl_re", corpus, part)
-        pu_sig = _difficulty_signal(trained, "mtl_pu", corpus, part)
-        for s2 in (n for n in systems if n in STAGE2):
-            gold = [r.gold for r in corpus.partitions[part]]
-            df = reports.difficulty_analysis(
-                re_sig,
-                pu_sig,
-                _per_recording(systems["stl"], part),
-                _per_recording(systems[s2], part),
-                gold,
-            )
-            df.insert(0, "system", LABELS[s2])
-            rows.append(df)
-        if rows:
-            import pandas as pd
-
-            t3 = pd.concat(rows)
-            reports.write_table(
-                t3,
-                rd,
-                "table3_difficulty_analysis",
-                caption=f"Table III: PCC between RE, PU and the per-frame improvement "
-                f"Δc = |ŷ_STL − y| − |ŷ_DDAT − y| ({part} partition).",
-            )
-            tables["table3_difficulty_analysis"] = t3
+    re_sys = next((n for n in ("ddat_re_sum", "ddat_re_vector") if n in systems), None)
+    pu_sys = "ddat_pu" if "ddat_pu" in systems else None
+    if "stl" in systems and (re_sys or pu_sys):
+        ddat_preds = {}
+        if re_sys:
+            ddat_preds["re"] = _per_recording(systems[re_sys], part)
+        if pu_sys:
+            ddat_preds["pu"] = _per_recording(systems[pu_sys], part)
+        if len(ddat_preds) == 1:
+            ddat_preds = next(iter(ddat_preds.values()))
+        t3 = reports.difficulty_analysis(
+            _difficulty_signal(trained, "mtl_re", corpus, part) if re_sys else None,
+            _difficulty_signal(trained, "mtl_pu", corpus, part) if pu_sys else None,
+            _per_recording(systems["stl"], part),
+            ddat_preds,
+            [r.gold for r in corpus.partitions[part]],
+        )
+        reports.write_table(
+            t3,
+            rd,
+            "table3_difficulty_analysis",
+            caption="Table III: PCC between RE, PU and the per-frame improvement "
+            f"Δc = |ŷ_STL − y| − |ŷ_DDAT − y| ({part} partition; RE vs "
+            f"{LABELS.get(re_sys, '-')}, PU vs {LABELS.get(pu_sys, '-')}).",
+        )
+        tables["table3_difficulty_analysis"] = t3
 
     fusion = _fusion(config, preds, trained, corpus)
     if fusion is not None:
@@ -471,22 +469,32 @@ def _difficulty_signal(trained, s1, corpus, part):
 
 
 def _fusion(config, preds, trained, corpus):
-    """Table IV: late fusion of the systems and dynamic tuning with their difficulty."""
-    if not _has_gold(preds, "dev"):
+    """Table IV within one run: dynamic tuning of each system with a difficulty signal and
+    late fusion (SLR) of all systems, fitted on dev.
+
+    The difficulty used for tuning is the RE scalar of the stage-1 RE model when it was
+    trained, else the predicted PU. Fusion across feature sets (the paper's Table IV) needs
+    one run per modality: ``experiments/fusion_across_modalities.py``.
+    """
+    if not _has_gold(preds, "dev") or len(preds) < 1:
         return None
-    diffs = {}
-    for s1, label in (("mtl_re", "RE sum"), ("mtl_pu", "PU")):
-        if s1 in trained:
-            diffs[label] = {
-                p: _difficulty_signal(trained, s1, corpus, p)
-                for p in ("dev", "test")
-                if p in trained[s1].outputs
-            }
-    try:
-        return reports.fusion_table(preds, difficulty=diffs, which="pred")
-    except (ValueError, TypeError) as err:  # a report must not lose the trained models
-        logging.warning("fusion table skipped: %s", err)
-        return None
+    source = "mtl_re" if "mtl_re" in trained else ("mtl_pu" if "mtl_pu" in trained else None)
+    streams = {}
+    for label, parts in preds.items():
+        streams[label] = {}
+        for part, v in parts.items():
+            entry = dict(v)
+            if source is not None:
+                entry["difficulty"] = _difficulty_signal(trained, source, corpus, part)
+            streams[label][part] = entry
+    rows = {label: [label] for label in preds}
+    if source is not None:
+        d_name = "RE" if source == "mtl_re" else "PU"
+        rows.update({f"{label} + dyn. tuning ({d_name})": [f"{label}:dt"] for label in preds})
+    if len(preds) > 1:
+        rows["SLR fusion of all systems"] = list(preds)
+    result = reports.fusion_table(streams, rows, which="pred_pp")
+    return result.table
 
 
 def _figures(folder, preds, trained, corpus, part):
