@@ -329,6 +329,11 @@ def test_ratings_round_trip(tmp_path_factory, values):
             r"emptyfield\.arff, line 6: column 2 \('b'\) .* found an empty field",
         ),
         (
+            "quoted.arff",
+            "@relation x\n@attribute s string\n@attribute b numeric\n@data\n'a,b',2\n'c',2,3\n",
+            r"quoted\.arff, line 6: expected 2 ','-separated fields .*found 3",
+        ),
+        (
             "sparse.arff",
             "@relation x\n@attribute a numeric\n@data\n{0 1}\n",
             r"sparse\.arff, line 4: sparse ARFF",

@@ -191,7 +191,9 @@ def _check_field_counts(path, data: _Block, sep: str, expected: int, what: str) 
     numbers = data.numbers(len(lines))
     sep_b = sep.encode()
     if any(b"'" in ln or b'"' in ln for ln in lines):
-        counts = [len(_split_fields(ln.decode("utf-8", "replace"), sep)) for ln in lines]
+        counts = [
+            len(_split_fields(ln.decode("utf-8", "replace").rstrip("\r"), sep)) for ln in lines
+        ]
     else:
         counts = [ln.count(sep_b) + 1 for ln in lines]
     bad = np.flatnonzero(np.asarray(counts) != expected)
