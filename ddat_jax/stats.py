@@ -212,11 +212,21 @@ _AGGREGATES = ("concat", "mean")
 
 def _table(predictions_a, predictions_b, targets, ignore_nan):
     """Stacks per-recording stats: rows ``0..R-1`` for system A, ``R..2R-1`` for B."""
-    for name, x in (("predictions_a", predictions_a), ("predictions_b", predictions_b)):
+    lists = []
+    for name, x in (
+        ("predictions_a", predictions_a),
+        ("predictions_b", predictions_b),
+        ("targets", targets),
+    ):
+        if hasattr(x, "ndim") and x.ndim >= 2:  # [recordings, time] array
+            x = list(x)
         if not isinstance(x, Sequence) or isinstance(x, str):
-            raise ValueError(f"{name} must be a list of per-recording arrays")
-    if not isinstance(targets, Sequence):
-        raise ValueError("targets must be a list of per-recording arrays")
+            raise ValueError(
+                f"{name} must be a list of per-recording arrays (or a [recordings, time] "
+                f"array); got {type(x).__name__}"
+            )
+        lists.append(x)
+    predictions_a, predictions_b, targets = lists
     r = len(targets)
     if len(predictions_a) != r or len(predictions_b) != r:
         raise ValueError(
