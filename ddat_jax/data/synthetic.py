@@ -107,7 +107,8 @@ _WINDOW_S = {
 _ANSWER_KEY_DIR = "answer_key"
 _MANIFEST = "MANIFEST.json"
 #: Hard-segment codes in the answer key.
-HARD_CLEAN, HARD_DROPOUT, HARD_SHIFT = 0, 1, 2
+HARD_CLEAN, HARD_DROPOUT, HARD_SHIFT, HARD_CORRUPT = 0, 1, 2, 3
+_HARD_NAMES = {"clean": 0, "dropout": 1, "shift": 2, "corrupt": 3}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -184,7 +185,7 @@ class _ModelConstants:
     emotion_gain: tuple[tuple[str, tuple[float, float]], ...] = (
         ("audio", (0.6, 0.2)),
         ("video_appearance", (0.5, 0.7)),
-        ("video_geometric", (0.2, 1.5)),
+        ("video_geometric", (0.2, 1.3)),
     )
     latent_unit: float = 0.2  # latent divided by this before entering the map
     n_nuisance: int = 4
@@ -202,11 +203,14 @@ class _ModelConstants:
     slow_noise_sd: float = 1.5  # per-LLD independent smooth noise, for 44 LLDs (scaled by sqrt)
     tau_slow_noise_s: float = 3.0
     # Hard segments (fraction of frames, segment length range in seconds).
-    dropout_fraction: tuple[tuple[str, float], ...] = (("audio", 0.12), ("video", 0.08))
-    shift_fraction: float = 0.06
+    dropout_fraction: tuple[tuple[str, float], ...] = (("audio", 0.10), ("video", 0.04))
+    corrupt_fraction: tuple[tuple[str, float], ...] = (("audio", 0.04), ("video", 0.05))
+    shift_fraction: float = 0.05
+    corrupt_sd: float = 1.5
+    tau_corrupt_s: float = 0.3
     segment_s: tuple[float, float] = (2.0, 8.0)
     shift_emotion_gain: float = 0.3
-    shift_offset_sd: float = 2.0
+    shift_offset_sd: float = 1.5
     silence_sd: float = 1.5
     silence_noise_sd: float = 0.3
 
@@ -266,22 +270,28 @@ def _delay(x: np.ndarray, delay_frames: float) -> np.ndarray:
     return np.interp(t - delay_frames, t, x)
 
 
-def _segments(rng: np.random.Generator, n: int, fraction: float) -> list[tuple[int, int]]:
-    """Random intervals ``[start, stop)`` covering about ``fraction`` of ``n`` frames."""
+def _segments(
+    rng: np.random.Generator, n: int, fraction: float, occupied: np.ndarray
+) -> list[tuple[int, int]]:
+    """Random intervals ``[start, stop)`` covering about ``fraction`` of ``n`` frames.
+
+    Intervals keep 1 s away from each other and from the ``occupied`` frames, which are
+    updated in place.
+    """
     lo, hi = (int(round(s / _FRAME_PERIOD)) for s in _MODEL.segment_s)
     hi = min(hi, max(lo + 1, n // 4))
     lo = min(lo, hi - 1)
-    covered = np.zeros(n, dtype=bool)
     out: list[tuple[int, int]] = []
-    target = fraction * n
+    target, covered = fraction * n, 0
     for _ in range(1000):
-        if covered.sum() >= target:
+        if covered >= target:
             break
         length = int(rng.integers(lo, hi + 1))
         start = int(rng.integers(0, max(1, n - length)))
-        if covered[max(0, start - 25) : start + length + 25].any():
+        if occupied[max(0, start - 25) : start + length + 25].any():
             continue  # keep segments apart, so each is a distinct event
-        covered[start : start + length] = True
+        occupied[start : start + length] = True
+        covered += length
         out.append((start, start + length))
     return out
 
@@ -457,27 +467,26 @@ def simulate_recording(
     scale = np.array([rng.uniform(*r) for r in m.scale_range])
     latent_arr = np.tanh(mu[:, None] + scale[:, None] * z)  # soft squashing into (-1, 1)
 
-    # Hard segments: audio dropout (silence) / shift; video no-face (shared) / per-modality shift.
+    # Hard segments. Audio: silence (dropout), noise bursts (corrupt), channel shifts. Video:
+    # no face (dropout) and occlusion (corrupt), shared by both video sets; per-set shifts.
     rng = _rng(seed, *s, 1)
-    drop = dict(m.dropout_fraction)
     hard = {mod: np.zeros(n, dtype=np.uint8) for mod in _MODALITIES}
     events: list[tuple[int, int]] = []
-    for a, b in _segments(rng, n, drop["audio"]):
-        hard["audio"][a:b] = HARD_DROPOUT
-        events.append((a, b))
-    for a, b in _segments(rng, n, drop["video"]):
-        hard["video_appearance"][a:b] = HARD_DROPOUT
-        hard["video_geometric"][a:b] = HARD_DROPOUT
-        events.append((a, b))
-    for mod in _MODALITIES:
-        free = hard[mod] == HARD_CLEAN
-        for a, b in _segments(rng, n, m.shift_fraction):
-            seg = np.zeros(n, dtype=bool)
-            seg[a:b] = True
-            if (seg & ~free).any():
-                continue
-            hard[mod][a:b] = HARD_SHIFT
-            events.append((a, b))
+    groups = {"audio": ("audio",), "video": ("video_appearance", "video_geometric")}
+    for group, mods in groups.items():
+        occupied = np.zeros(n, dtype=bool)
+        for code, fraction in (
+            (HARD_DROPOUT, dict(m.dropout_fraction)[group]),
+            (HARD_CORRUPT, dict(m.corrupt_fraction)[group]),
+        ):
+            for a, b in _segments(rng, n, fraction, occupied):
+                for mod in mods:
+                    hard[mod][a:b] = code
+                events.append((a, b))
+        for mod in mods:
+            for a, b in _segments(rng, n, m.shift_fraction, occupied.copy() | (hard[mod] > 0)):
+                hard[mod][a:b] = HARD_SHIFT
+                events.append((a, b))
 
     # 2. Ambiguity: own bursts + a boost in part of the hard segments.
     rng = _rng(seed, *s, 2)
@@ -561,20 +570,28 @@ def _lld(g: _Globals, preset, seed, s, modality, latent, hard, n) -> np.ndarray:
     # keeps the attainable accuracy independent of the feature-set size.
     slow_sd = m.slow_noise_sd * np.sqrt(n_lld / 44.0)
     lld += _smooth(rng, (n_lld,), n, m.tau_slow_noise_s).T * (slow_sd * mp["noise"])
+    ref = lld.std(axis=0)  # spread of the descriptors without the frame noise
     amp = m.frame_noise_sd * np.exp(gain_a * m.noise_arousal_slope * latent[0] / m.latent_unit)
     lld += rng.standard_normal((n, n_lld)) * mp["noise"] * amp[:, None]
-    # Hard segments. Shift: a random offset per segment (channel / pose / lighting change).
-    edges = np.flatnonzero(np.diff(np.concatenate([[0], (hard > 0).astype(np.int8), [0]])))
-    for a, b in zip(edges[::2], edges[1::2], strict=True):
-        if hard[a] == HARD_SHIFT:
-            lld[a:b] += rng.standard_normal(n_lld) * m.shift_offset_sd
-    drop = hard == HARD_DROPOUT
-    if drop.any():
-        if modality == "audio":  # silence: a recording-specific floor, no emotion
-            floor = mp["bias"] + rng.standard_normal(n_lld) * m.silence_sd
-            lld[drop] = floor + rng.standard_normal((int(drop.sum()), n_lld)) * m.silence_noise_sd
-        else:  # no face: AVEC forces the descriptors to 0 before the functionals
-            lld[drop] = 0.0
+    # Hard segments, each with its own random direction (so that no single direction of the
+    # training data explains them), scaled by the descriptors' slow spread.
+    for code in (HARD_SHIFT, HARD_CORRUPT, HARD_DROPOUT):
+        run = (hard == code).astype(np.int8)
+        edges = np.flatnonzero(np.diff(np.concatenate([[0], run, [0]])))
+        for a, b in zip(edges[::2], edges[1::2], strict=True):
+            direction = rng.standard_normal(n_lld) * ref
+            if code == HARD_SHIFT:  # channel / pose / lighting change
+                lld[a:b] += m.shift_offset_sd * direction
+                continue
+            jitter = _smooth(rng, (n_lld,), b - a, m.tau_corrupt_s).T * ref
+            if code == HARD_CORRUPT and modality == "audio":  # laughter, overlap, coughs
+                lld[a:b] += m.corrupt_sd * (direction + jitter)
+            elif code == HARD_CORRUPT:  # occlusion: the tracker returns garbage
+                lld[a:b] = mp["bias"] + m.corrupt_sd * (direction + jitter)
+            elif modality == "audio":  # silence: a noise floor, no emotion
+                lld[a:b] = mp["bias"] + m.silence_sd * direction + m.silence_noise_sd * jitter
+            else:  # no face: AVEC forces the descriptors to 0 before the functionals
+                lld[a:b] = 0.0
     return lld
 
 
@@ -809,7 +826,7 @@ def generate_corpus(
             "labels_withheld": [s for s in recording_stems(preset, ("test",))]
             if withhold_test_labels
             else [],
-            "hard_codes": {"clean": HARD_CLEAN, "dropout": HARD_DROPOUT, "shift": HARD_SHIFT},
+            "hard_codes": _HARD_NAMES,
             "window_s": _WINDOW_S,
             "model": dataclasses.asdict(_MODEL),
         }
