@@ -9,7 +9,13 @@ Layout of a corpus root::
       gold/<dimension>/<stem>.csv                  gold standard (optional)
       partitions.csv                               stem -> partition (optional)
 
-File formats (UTF-8, one header line, ``,`` or ``;`` separated, detected from the header;
+Modality and dimension names are the folder names, e.g.
+``load_corpus(root, modality="egemaps", dimension="valence", layout="csv")``; several
+modalities (``modality=["egemaps", "vggface"]``) are concatenated along the features, with the
+feature names prefixed ``<modality>/``. Recordings are ordered naturally by stem (``x_2`` before
+``x_10``).
+
+File formats (UTF-8, one header line, ``,``, ``;`` or tab separated, detected from the header;
 LF or CRLF line endings):
 
 * **Features** ``features/<modality>/[<dimension>/]<stem>.csv``: first column ``time`` (seconds;
@@ -27,6 +33,8 @@ LF or CRLF line endings):
   without it, the partition is the stem's prefix before the first ``_`` (``train_01``,
   ``dev_7``, ``test_3``; ``devel``/``development``/``val``/``valid``/``validation`` mean
   ``dev``, ``training`` means ``train``, ``testing`` means ``test``; case-insensitive).
+  ``load_corpus`` loads ``partitions=("train", "dev", "test")`` by default and each must have
+  recordings: pass e.g. ``partitions=("train", "dev")`` for a corpus without a test set.
 * **Time grid**: the time column of every file is strictly increasing with a constant step, the
   frame period (inferred from the median step, e.g. 0.04 s for RECOLA, 0.1 s for SEWA, or given
   as ``load_corpus(..., frame_period=0.1)``). Features and labels of one recording have the
