@@ -85,6 +85,7 @@ def data_config(*, modality: str = "audio", dimension: str = "arousal", preset: 
     c.modality = modality  # one of the AVEC modalities, or "audio+video_geometric".
     c.dimension = dimension  # "arousal" | "valence".
     c.gold = "provided"  # "provided" | "mean" | "ccc_centring" | "ewe".
+    c.partitions = ("train", "dev", "test")  # ("train", "dev") for a corpus without test set.
     c.pu_ddof = 1  # ddof of the std over raters (perception uncertainty).
     c.delay_s = 2.4  # annotation delay compensation: labels shifted back by this many seconds.
     c.frame_period = 0.04  # seconds; used to turn delay_s into frames.

@@ -56,6 +56,7 @@ def prepare_corpus(data_cfg) -> corpus_lib.Corpus:
         layout=data_cfg.layout,
         gold=data_cfg.gold,
         pu_ddof=data_cfg.pu_ddof,
+        partitions=tuple(data_cfg.partitions),
     )
     logging.info("loaded %s in %.2f s", root, time.perf_counter() - t0)
     delay_frames = int(round(data_cfg.delay_s / corpus.frame_period))
