@@ -21,7 +21,7 @@ from ddat_jax.train.engine import (
     predict,
     prepare_data,
 )
-from ddat_jax.train.loop import broadcast_hparams, run_training
+from ddat_jax.train.loop import broadcast_hparams, make_run, run_training
 
 __all__ = [
     "RECONSTRUCTION",
@@ -32,6 +32,7 @@ __all__ = [
     "hparams_from_config",
     "l2_penalty",
     "make_partition",
+    "make_run",
     "make_train",
     "make_train_fns",
     "predict",

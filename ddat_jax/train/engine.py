@@ -23,7 +23,7 @@ stopping epoch. The scan still runs to ``epochs`` because shapes are static.
 PRNG streams: ``key`` is split by ``fold_in`` into named streams
 (``init``, ``shuffle``, ``noise``); the shuffle of epoch ``e`` uses
 ``fold_in(k_shuffle, e)`` and the noise of step ``b`` of epoch ``e`` uses
-``fold_in(fold_in(k_noise, e), b)``, so a run resumed at an epoch boundary
+``split(fold_in(k_noise, e), num_batches)[b]``, so a run resumed at an epoch boundary
 repeats its randomness exactly.
 """
 
@@ -366,18 +366,19 @@ def make_train_fns(config: Any, data: Mapping[str, Any], model: Any) -> TrainFns
         perm = jnp.concatenate(
             [perm, jnp.full((num_batches * batch_size - n_train,), n_train, perm.dtype)]
         ).reshape(num_batches, batch_size)
-        k_noise = jax.random.fold_in(jax.random.fold_in(key, _STREAM_NOISE), epoch)
+        # One split per epoch rather than a fold_in per step: less PRNG code to compile.
+        k_noise = jax.random.split(
+            jax.random.fold_in(jax.random.fold_in(key, _STREAM_NOISE), epoch), num_batches
+        )
         tr_arr = arr["train"]
 
         def step(carry, inputs):
             params, opt_state, ok = carry
-            b, idx = inputs
+            k_step, idx = inputs
             xb = tr_arr["x"][idx]
             mb = tr_arr["mask"][idx]
             tb = {h: t[idx] for h, t in tr_arr["targets"].items()}
-            (loss, head_losses), grads = grad_fn(
-                params, xb, mb, tb, jax.random.fold_in(k_noise, b), hparams
-            )
+            (loss, head_losses), grads = grad_fn(params, xb, mb, tb, k_step, hparams)
             updates, new_opt = tx_update.update(grads, opt_state, params)
             new_params = optax.apply_updates(params, updates)
             finite = jnp.isfinite(loss) & _all_finite(new_params) & _all_finite(new_opt)
@@ -390,7 +391,7 @@ def make_train_fns(config: Any, data: Mapping[str, Any], model: Any) -> TrainFns
         (params, opt_state, ok), (losses, head_losses) = jax.lax.scan(
             step,
             (state["params"], state["opt_state"], jnp.array(True)),
-            (jnp.arange(num_batches), perm),
+            (k_noise, perm),
         )
         is_eval = ((epoch + 1) % eval_every == 0) | (epoch == num_epochs - 1)
         ccc = jax.lax.cond(

@@ -37,7 +37,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 from absl import logging
 
-from ddat_jax.train.config import train_section
+from ddat_jax.train.config import NONFINITE_POLICIES, train_section
 from ddat_jax.train.engine import make_train_fns
 
 PyTree = Any
@@ -129,6 +129,63 @@ def _read_metrics_before(path: Path, epoch: int) -> list[str]:
     return kept
 
 
+def make_run(
+    config: Any,
+    data: Mapping[str, Any],
+    model: Any,
+    *,
+    grid_size: int | None = None,
+) -> Callable[..., PyTree]:
+    """Returns ``run(hparams, key, *, workdir, callback=None, on_nonfinite=None)``.
+
+    The returned function is :func:`run_training` with the static part
+    (config, data, model, grid size) bound and its jitted programs kept, so
+    several runs (seeds one after another, a resumed run) compile once.
+    Arguments are those of :func:`run_training`; ``on_nonfinite`` overrides
+    ``config.train.on_nonfinite``.
+    """
+    train_cfg = train_section(config)
+    fns = make_train_fns(config, data, model)
+    grid = grid_size is not None
+    init = jax.vmap(fns.init) if grid else fns.init
+    init = jax.jit(init)
+    summarize = jax.jit(jax.vmap(fns.summarize) if grid else fns.summarize)
+    compiled: dict[int, Callable] = {}
+
+    def chunk_fn(length: int) -> Callable:
+        if length not in compiled:
+
+            def fn(state, hp, k, first_epoch, arr):
+                return fns.run_epochs(state, hp, k, first_epoch, arr, length=length)
+
+            if grid:
+                fn = jax.vmap(fn, in_axes=(0, 0, 0, None, None))
+            compiled[length] = jax.jit(fn)
+        return compiled[length]
+
+    def run(hparams, key, *, workdir, callback=None, on_nonfinite=None):
+        if on_nonfinite is not None and on_nonfinite not in NONFINITE_POLICIES:
+            raise ValueError(
+                f"Unknown on_nonfinite {on_nonfinite!r}; valid: {list(NONFINITE_POLICIES)}"
+            )
+        return _drive(
+            config,
+            train_cfg,
+            fns,
+            init,
+            chunk_fn,
+            summarize,
+            hparams,
+            key,
+            workdir=workdir,
+            grid_size=grid_size,
+            callback=callback,
+            on_nonfinite=on_nonfinite or str(train_cfg.on_nonfinite),
+        )
+
+    return run
+
+
 def run_training(
     config: Any,
     data: Mapping[str, Any],
@@ -167,37 +224,33 @@ def run_training(
         FloatingPointError: a member went non-finite and
             ``config.train.on_nonfinite == "raise"``.
     """
-    train_cfg = train_section(config)
-    fns = make_train_fns(config, data, model)
+    run = make_run(config, data, model, grid_size=grid_size)
+    return run(hparams, key, workdir=workdir, callback=callback)
+
+
+def _drive(
+    config,
+    train_cfg,
+    fns,
+    init,
+    chunk_fn,
+    summarize,
+    hparams,
+    key,
+    *,
+    workdir,
+    grid_size,
+    callback,
+    on_nonfinite,
+):
     num_epochs = fns.num_epochs
     chunk = int(train_cfg.log_every)
     checkpoint_every = int(train_cfg.checkpoint_every)
     grid = grid_size is not None
     members = grid_size if grid else 1
-
     keys = _as_typed_keys(key, grid_size)
     hparams = broadcast_hparams(hparams, grid_size) if grid else jax.tree.map(jnp.asarray, hparams)
     inputs = {"hparams": hparams, "key_data": jax.random.key_data(keys)}
-
-    init = fns.init
-    run_epochs = fns.run_epochs
-    summarize = fns.summarize
-    if grid:
-        init = jax.vmap(init)
-        summarize = jax.vmap(summarize)
-    init = jax.jit(init)
-    compiled: dict[int, Callable] = {}
-
-    def chunk_fn(length: int) -> Callable:
-        if length not in compiled:
-
-            def fn(state, hp, k, first_epoch, arr):
-                return run_epochs(state, hp, k, first_epoch, arr, length=length)
-
-            if grid:
-                fn = jax.vmap(fn, in_axes=(0, 0, 0, None, None))
-            compiled[length] = jax.jit(fn, donate_argnums=(0,))
-        return compiled[length]
 
     workdir = Path(workdir).absolute()
     workdir.mkdir(parents=True, exist_ok=True)
@@ -251,7 +304,7 @@ def run_training(
             new_epoch = epoch + length
             _write_metrics(metrics_path, host, host_hp, epoch, new_epoch, grid, fns.heads)
             _log_progress(host, epoch, new_epoch, num_epochs, grid, t_start, first_chunk_s, start)
-            _report_nonfinite(host, epoch, new_epoch, grid, host_hp, train_cfg.on_nonfinite)
+            _report_nonfinite(host, epoch, new_epoch, grid, host_hp, on_nonfinite)
             epoch = new_epoch
             if epoch % checkpoint_every == 0 or epoch == num_epochs:
                 _save(manager, epoch, state, inputs)
@@ -405,4 +458,4 @@ def _report_nonfinite(host, first, last, grid, host_hp, policy) -> None:
     warnings.warn(message, RuntimeWarning, stacklevel=3)
 
 
-__all__ = ["broadcast_hparams", "run_training"]
+__all__ = ["broadcast_hparams", "make_run", "run_training"]
