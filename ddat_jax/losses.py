@@ -14,6 +14,9 @@ neither leaks into the value nor into the gradient.
 NaN policy: a NaN in an unmasked frame propagates (the result is NaN), as in
 every other JAX loss. To ignore missing labels pass ``where=~jnp.isnan(targets)``.
 
+Dtypes: inputs are promoted to at least float32 (integers and bfloat16 compute in
+float32; float64 stays float64 when x64 is enabled, e.g. ``with jax.enable_x64(True)``).
+
 Degenerate inputs (documented and tested):
 
 * constant predictions (or targets): CCC and PCC are 0 with a finite gradient;
@@ -238,7 +241,7 @@ def pcc(
       The PCC with ``axis`` removed; values in ``[-1, 1]``.
 
     References:
-      Pearson, *Notes on regression and inheritance in the case of two parents*,
+      Pearson, *Note on regression and inheritance in the case of two parents*,
       Proc. R. Soc. London 58, 1895.
     """
     axis = _normalise_axis(axis, _ndim(predictions, targets, where))
@@ -267,8 +270,8 @@ def pcc_loss(
       The loss with ``axis`` removed, in ``[0, 2]``.
 
     References:
-      Kollias & Zafeiriou / Atmaja & Akagi-style correlation losses; see also
-      *CER-MTL* (the project's ``cer_mtl_correlation_loss`` paper).
+      Köprü & Erzin, *Multimodal continuous emotion recognition using deep multi-task
+      learning with correlation loss* (compares CCC, PCC and MSE losses).
     """
     return 1.0 - pcc(predictions, targets, axis=axis, where=where, eps=eps)
 
@@ -446,8 +449,8 @@ def dcca_loss(
 
     References:
       Andrew, Arora, Bilmes & Livescu, *Deep canonical correlation analysis*, ICML 2013.
-      Rajan et al., *Cross-modal knowledge transfer via inter-modal translation and
-      alignment for affect recognition* (SEW), 2021.
+      Rajan, Brutti & Cavallaro, *Robust latent representations via cross-modal
+      translation and alignment* (SEW), ICASSP 2021.
       Daleckii & Krein, *Integration and differentiation of functions of Hermitian
       operators*, 1965 (derivative of matrix functions).
     """

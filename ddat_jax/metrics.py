@@ -312,8 +312,8 @@ def binary_accuracy(predictions, targets, *, aggregate: str = "concat", ignore_n
       A Python float, or an array ``[recordings]`` for ``aggregate="none"``.
 
     References:
-      Rajan et al., *Cross-modal knowledge transfer via inter-modal translation and
-      alignment for affect recognition* (SEW), 2021, Sec. 4.1.
+      Rajan, Brutti & Cavallaro, *Robust latent representations via cross-modal
+      translation and alignment* (SEW), ICASSP 2021, Sec. 4.1.
     """
     pairs = split_recordings(predictions, targets)
     return _aggregate(

@@ -92,7 +92,7 @@ class PermutationResult(NamedTuple):
 
 
 def fisher_z_test(c_a, c_b, n_a, n_b) -> FisherZResult:
-    r"""One-tailed Fisher r-to-z test of "A > B", as in the DDAT paper (Sec. IV).
+    r"""One-tailed Fisher r-to-z test of "A > B", as in the DDAT paper (Sec. IV-B).
 
     .. math::
         z = \frac{\operatorname{atanh}(c_A) - \operatorname{atanh}(c_B)}
