@@ -8,6 +8,7 @@ from ddat_jax.models.rnn import (
     lstm_recurrence,
     reverse_padded,
     rnn_apply,
+    rnn_param_shapes,
 )
 from ddat_jax.models.torch_import import expected_rnn_shapes, import_torch_rnn
 
@@ -24,4 +25,5 @@ __all__ = [
     "lstm_recurrence",
     "reverse_padded",
     "rnn_apply",
+    "rnn_param_shapes",
 ]

@@ -11,37 +11,10 @@ from collections.abc import Mapping
 import jax.numpy as jnp
 import numpy as np
 
-from ddat_jax.models.rnn import num_gates, param_names
+from ddat_jax.models.rnn import num_gates, rnn_param_shapes
 
-
-def expected_rnn_shapes(
-    *, cell: str, input_size: int, hidden_size: int, num_layers: int, bidirectional: bool
-) -> dict[str, tuple[int, ...]]:
-    """Torch parameter names and shapes of a stacked GRU/LSTM.
-
-    Args:
-      cell: "gru" or "lstm".
-      input_size: features of the first layer's input.
-      hidden_size: hidden units per direction.
-      num_layers: stacked layers.
-      bidirectional: whether ``_reverse`` parameters exist.
-
-    Returns:
-      ``{name: shape}`` in torch's order.
-    """
-    gates = num_gates(cell) * hidden_size
-    directions = (False, True) if bidirectional else (False,)
-    shapes = {}
-    in_size = input_size
-    for layer in range(num_layers):
-        for reverse in directions:
-            w_ih, w_hh, b_ih, b_hh = param_names(layer, reverse)
-            shapes[w_ih] = (gates, in_size)
-            shapes[w_hh] = (gates, hidden_size)
-            shapes[b_ih] = (gates,)
-            shapes[b_hh] = (gates,)
-        in_size = hidden_size * len(directions)
-    return shapes
+# Kept under this name for callers that build or check torch state dicts.
+expected_rnn_shapes = rnn_param_shapes
 
 
 def import_torch_rnn(
@@ -89,7 +62,7 @@ def import_torch_rnn(
     w_ih0 = np.shape(state_dict["weight_ih_l0"])
     if len(w_ih0) != 2:
         raise ValueError(f"key 'weight_ih_l0' has shape {w_ih0}, expected 2 dimensions")
-    expected = expected_rnn_shapes(
+    expected = rnn_param_shapes(
         cell=cell,
         input_size=w_ih0[1],
         hidden_size=hidden_size,
