@@ -7,7 +7,8 @@ anything that must be differentiated or traced.
 Inputs are either one flat array (a single recording or an already concatenated
 partition) or a list/tuple of per-recording arrays (``[array(7501), ...]``).
 Predictions and targets must have the same structure and, per recording, the same
-shape (arrays are flattened).
+shape (arrays are flattened: a ``[recordings, time]`` array counts as *one* flat
+recording, so pass ``list(array)`` for per-recording aggregation).
 
 Aggregation over recordings (``aggregate``; say in every table which one you use):
 
