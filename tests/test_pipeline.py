@@ -83,3 +83,22 @@ def test_every_system_smoke(tmp_path, small_corpus_root):
     results = run_lib.run(config, tmp_path)
     t2 = results["tables"]["table2_after_postprocessing"]
     assert len(t2) == 8
+
+
+def test_fusion_across_modalities_script(smoke_run, tmp_path):
+    """experiments/fusion_across_modalities.py reads two runs' outputs and fits Table IV."""
+    config, workdir, _ = smoke_run
+    other = tmp_path / "video_run"
+    shutil.copytree(workdir, other, ignore=shutil.ignore_patterns("train"))
+    cfg = json.loads((other / "config.json").read_text())
+    cfg["data"]["modality"] = "video_geometric"
+    (other / "config.json").write_text(json.dumps(cfg))
+    spec = importlib.util.spec_from_file_location(
+        "fusion_script", CONFIGS.parent / "experiments" / "fusion_across_modalities.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    table = module.main([str(workdir), str(other), "--out", str(tmp_path / "fusion")])
+    assert "P_DDAT-RE sum + P_STL" in table.index
+    assert table.loc["P_DDAT-RE sum + P_STL", "streams"] == 4
+    assert (tmp_path / "fusion" / "table4_fusion_across_modalities.md").is_file()
