@@ -183,8 +183,8 @@ class _ModelConstants:
     constant_start: tuple[int, int] = (10, 38)
     # Features.
     emotion_gain: tuple[tuple[str, tuple[float, float]], ...] = (
-        ("audio", (0.6, 0.2)),
-        ("video_appearance", (0.5, 0.7)),
+        ("audio", (0.7, 0.25)),
+        ("video_appearance", (0.4, 0.7)),
         ("video_geometric", (0.2, 1.3)),
     )
     latent_unit: float = 0.2  # latent divided by this before entering the map
