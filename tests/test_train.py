@@ -22,7 +22,6 @@ from ddat_jax.train import (
     hparams_from_config,
     make_run,
     make_train,
-    make_train_fns,
     predict,
     run_training,
 )
@@ -41,6 +40,10 @@ class Tiny(nn.Module):
     def __call__(self, x, mask=None):
         h = nn.tanh(nn.Dense(8, name="hidden")(x))
         return {name: nn.Dense(size, name=name)(h) for name, size in self.heads}
+
+
+# Jitted once per model and shapes (eager op-by-op dispatch would dominate the tests).
+predict_jit = jax.jit(predict, static_argnums=(0, 4))
 
 
 def np_ccc(pred, target, mask):
@@ -83,12 +86,15 @@ def small_config(**train):
 
 BASE_KEY = 11
 BASE_NOISE = 0.1
+PATIENCE = 3
 
 
 def base_config():
     """The setting shared by several tests, so that they share compiled programs."""
-    cfg = small_config(epochs=12, log_every=4, checkpoint_every=4)
+    cfg = small_config(epochs=12, log_every=4, checkpoint_every=4, patience=PATIENCE)
     cfg.hparams.learning_rate = 3e-2
+    # Every hparams pytree of these tests has the same structure: one compilation.
+    cfg.hparams.loss_weights = {"emotion": 1.0}
     return cfg
 
 
@@ -156,9 +162,9 @@ def test_one_sgd_step_matches_reference(data):
         cfg, learning_rate=0.1, l2=0.05, loss_weights={"emotion": 0.7, "reconstruction": 0.3}
     )
     key = jax.random.key(3)
-    fns = make_train_fns(cfg, small, model)
-    p0 = jax.jit(fns.init)(hp, key)["params"]
-    out = jax.jit(make_train(cfg, small, model))(hp, key)
+    train = jax.jit(make_train(cfg, small, model))
+    out = train(hp, key)
+    p0 = train({**hp, "learning_rate": jnp.float32(0.0)}, key)["final_params"]  # the init
 
     x = jnp.asarray(three["x"])
     m = jnp.asarray(three["mask"])
@@ -186,7 +192,7 @@ def test_fits_toy_target_and_keeps_best_params(data, base_result):
     model = Tiny()
     out = base_result
     dev = data["dev"]
-    pred = predict(model, out["best_params"], dev["x"], dev["mask"])["emotion"][..., 0]
+    pred = predict_jit(model, out["best_params"], dev["x"], dev["mask"])["emotion"][..., 0]
     ccc = np_ccc(pred, dev["targets"]["emotion"][..., 0], dev["mask"])
     assert ccc > 0.9
     np.testing.assert_allclose(float(out["best_dev_ccc"]), ccc, atol=1e-5)
@@ -198,33 +204,31 @@ def test_fits_toy_target_and_keeps_best_params(data, base_result):
     assert int(out["nonfinite_epoch"]) == -1
 
 
-def test_early_stopping_freezes_and_keeps_best(data):
-    """Dev targets anti-correlated with train: dev CCC falls from epoch 0, the run stops."""
-    rng = np.random.default_rng(5)
-    flipped = {"train": data["train"], "dev": make_part(rng, 3, sign=-1.0)}
-    patience = 2
-    cfg = small_config(epochs=8, patience=patience)
+def test_early_stopping_freezes_and_keeps_best(data, base_train):
+    """A negative loss weight climbs the loss: dev CCC falls from epoch 0, the run stops."""
     model = Tiny()
-    hp = hparams_from_config(cfg, learning_rate=3e-2)
-    key = jax.random.key(0)
-    out = jax.jit(make_train(cfg, flipped, model))(hp, key)
+    hp = hparams_from_config(base_config(), loss_weights={"emotion": -1.0})
+    out = base_train(hp, jax.random.key(0))
     best, stop = int(out["best_epoch"]), int(out["stopped_epoch"])
-    assert 0 <= stop < 7 and stop == best + patience
+    assert 0 <= stop < 11 and stop == best + PATIENCE
+    assert int(out["nonfinite_epoch"]) == -1
     hist = out["history"]
     assert bool(np.all(hist["active"][: stop + 1])) and not np.any(hist["active"][stop + 1 :])
     assert np.all(np.isnan(hist["dev_ccc"][stop + 1 :]))
-    dev = flipped["dev"]
-    pred = predict(model, out["best_params"], dev["x"], dev["mask"])["emotion"][..., 0]
-    ccc = np_ccc(pred, dev["targets"]["emotion"][..., 0], dev["mask"])
+    dev = data["dev"]
+    target = dev["targets"]["emotion"][..., 0]
+    pred = predict_jit(model, out["best_params"], dev["x"], dev["mask"])["emotion"][..., 0]
+    ccc = np_ccc(pred, target, dev["mask"])
     np.testing.assert_allclose(float(out["best_dev_ccc"]), ccc, atol=1e-5)
     np.testing.assert_allclose(float(hist["dev_ccc"][best]), ccc, atol=1e-5)
-    # Frozen: the final parameters are those evaluated at the stopping epoch.
-    pred = predict(model, out["final_params"], dev["x"], dev["mask"])["emotion"][..., 0]
+    assert ccc == pytest.approx(float(np.nanmax(hist["dev_ccc"])), abs=1e-6)
+    # Frozen: the final parameters are the ones evaluated at the stopping epoch, and
+    # they differ from the best ones (training went on until the stop).
+    pred = predict_jit(model, out["final_params"], dev["x"], dev["mask"])["emotion"][..., 0]
     np.testing.assert_allclose(
-        float(hist["dev_ccc"][stop]),
-        np_ccc(pred, dev["targets"]["emotion"][..., 0], dev["mask"]),
-        atol=1e-5,
+        float(hist["dev_ccc"][stop]), np_ccc(pred, target, dev["mask"]), atol=1e-5
     )
+    assert not tree_equal(out["final_params"], out["best_params"])
 
 
 def test_vmap_equals_separate_runs(data, base_train):
@@ -234,7 +238,7 @@ def test_vmap_equals_separate_runs(data, base_train):
         learning_rate=jnp.array([1e-2, 3e-3, 3e-2]),
         noise_std=jnp.array([0.0, 0.2, 0.1]),
         l2=jnp.array([0.0, 1e-3, 0.0]),
-        loss_weights={"emotion": jnp.array([1.0, 1.5, 0.5])},
+        loss_weights={"emotion": jnp.array([1.0, -1.0, 0.5])},  # member 1 early-stops
     )
     keys = jax.random.split(jax.random.key(7), 3)
     grid = jax.jit(jax.vmap(make_train(cfg, data, Tiny())))(hp, keys)
@@ -245,17 +249,44 @@ def test_vmap_equals_separate_runs(data, base_train):
             assert int(member[name]) == int(solo[name])
         np.testing.assert_array_equal(member["history"]["active"], solo["history"]["active"])
         tree_allclose(member, solo)
+    assert int(grid["stopped_epoch"][1]) >= 0
 
 
-def test_run_training_resume_equals_uninterrupted(data, base_result, tmp_path):
+def test_deterministic(base_train, base_result):
+    """The same config and seed give bit-identical results (CPU)."""
+    hp = hparams_from_config(base_config(), noise_std=BASE_NOISE)
+    assert tree_equal(base_train(hp, jax.random.key(BASE_KEY)), base_result)
+    other = base_train(hp, jax.random.key(BASE_KEY + 1))
+    assert not tree_equal(other["final_params"], base_result["final_params"])
+
+
+@pytest.mark.slow
+def test_deterministic_across_fresh_compilations(data, base_result):
+    hp = hparams_from_config(base_config(), noise_std=BASE_NOISE)
+    again = jax.jit(make_train(base_config(), data, Tiny()))(hp, jax.random.key(BASE_KEY))
+    assert tree_equal(again, base_result)
+
+
+@pytest.fixture(scope="module")
+def grid_run(data):
+    """The chunked driver over a grid of 3 members (compiled once for two tests)."""
+    return make_run(base_config(), data, Tiny(), grid_size=3)
+
+
+def member(tree, i):
+    return jax.tree.map(lambda v: v[i], tree)
+
+
+def test_run_training_resume_equals_uninterrupted(data, base_train, grid_run, tmp_path):
     cfg = base_config()
-    model = Tiny()
-    hp = hparams_from_config(cfg, noise_std=BASE_NOISE)
-    key = jax.random.key(BASE_KEY)
-    # One make_run for the three runs: they share compiled programs, not state (the
-    # resumed run gets its state from the checkpoint only).
-    run = make_run(cfg, data, model)
-    full = run(hp, key, workdir=tmp_path / "full")
+    hp = hparams_from_config(
+        cfg, learning_rate=jnp.array([3e-2, 1e-2, 3e-2]), noise_std=jnp.array([0.1, 0.0, 0.2])
+    )
+    hp = broadcast_hparams(hp, 3)
+    keys = jax.random.split(jax.random.key(BASE_KEY), 3)
+    # The three runs share compiled programs, not state: the resumed run gets its state
+    # from the checkpoint only (a fresh CheckpointManager on the same workdir).
+    full = grid_run(hp, keys, workdir=tmp_path / "full")
 
     class Interrupt(Exception):
         pass
@@ -265,55 +296,48 @@ def test_run_training_resume_equals_uninterrupted(data, base_result, tmp_path):
             raise Interrupt
 
     with pytest.raises(Interrupt):
-        run(hp, key, workdir=tmp_path / "cut", callback=interrupt)
-    assert len(pd.read_json(tmp_path / "cut" / "metrics.jsonl", lines=True)) == 4
-    resumed = run(hp, key, workdir=tmp_path / "cut")
+        grid_run(hp, keys, workdir=tmp_path / "cut", callback=interrupt)
+    assert len(pd.read_json(tmp_path / "cut" / "metrics.jsonl", lines=True)) == 4 * 3
+    resumed = grid_run(hp, keys, workdir=tmp_path / "cut")
     assert tree_equal(resumed, full)
 
-    # Same computation as the single fully jitted train (chunking aside).
-    tree_allclose(full, base_result)
+    # Each member is the single fully jitted train of its setting (chunking aside).
+    for i in range(3):
+        tree_allclose(member(full, i), base_train(member(hp, i), keys[i]))
 
     metrics = pd.read_json(tmp_path / "cut" / "metrics.jsonl", lines=True)
-    assert list(metrics["epoch"]) == list(range(12))
+    assert list(metrics["epoch"]) == [e for e in range(12) for _ in range(3)]
+    assert list(metrics["member"]) == [0, 1, 2] * 12
     assert {"train_loss", "dev_ccc", "best_dev_ccc", "loss/emotion", "hp/learning_rate"} <= set(
         metrics.columns
     )
-    np.testing.assert_allclose(metrics["dev_ccc"], np.asarray(full["history"]["dev_ccc"]))
+    dev_ccc = np.asarray(full["history"]["dev_ccc"]).T.reshape(-1)  # epoch-major
+    np.testing.assert_allclose(metrics["dev_ccc"].astype(float), dev_ccc)
     assert json.loads((tmp_path / "cut" / "config.json").read_text())["train"]["epochs"] == 12
 
     with pytest.raises(ValueError, match="different run"):
-        run(hp, jax.random.key(BASE_KEY + 1), workdir=tmp_path / "cut")
+        grid_run(hp, jax.random.split(jax.random.key(BASE_KEY + 1), 3), workdir=tmp_path / "cut")
 
 
-def test_deterministic_across_fresh_compilations(data, base_result):
-    cfg = base_config()
-    hp = hparams_from_config(cfg, noise_std=BASE_NOISE)
-    again = jax.jit(make_train(cfg, data, Tiny()))(hp, jax.random.key(BASE_KEY))
-    assert tree_equal(again, base_result)
-
-
-def test_nonfinite_member_is_isolated(data, base_train, tmp_path):
+def test_nonfinite_member_is_isolated(data, base_train, grid_run, tmp_path):
     """A learning rate of 1e38 overflows one member; the others equal their solo runs."""
-    cfg = base_config()
-    model = Tiny()
-    lrs = jnp.array([1e-2, 1e38, 3e-3])
-    hp = hparams_from_config(cfg, learning_rate=lrs)
+    hp = hparams_from_config(base_config(), learning_rate=jnp.array([1e-2, 1e38, 3e-2]))
+    hp = broadcast_hparams(hp, 3)
     keys = jax.random.split(jax.random.key(2), 3)
-    run = make_run(cfg, data, model, grid_size=3)
     with pytest.warns(RuntimeWarning, match="member 1 at epoch 0"):
-        out = run(hp, keys, workdir=tmp_path / "grid")
+        out = grid_run(hp, keys, workdir=tmp_path / "grid")
     np.testing.assert_array_equal(out["nonfinite_epoch"], [-1, 0, -1])
-    np.testing.assert_array_equal(out["stopped_epoch"], [-1, 0, -1])
+    assert int(out["stopped_epoch"][1]) == 0
     assert all(np.all(np.isfinite(v[1])) for v in jax.tree.leaves(out["final_params"]))
     assert not np.any(out["history"]["active"][1, 1:])
     for i in (0, 2):
-        solo = base_train(hparams_from_config(cfg, learning_rate=lrs[i]), keys[i])
-        tree_allclose(jax.tree.map(lambda v, i=i: v[i], out), solo)
+        tree_allclose(member(out, i), base_train(member(hp, i), keys[i]))
     rows = pd.read_json(tmp_path / "grid" / "metrics.jsonl", lines=True)
-    assert len(rows) == 36 and sorted(rows["member"].unique()) == [0, 1, 2]
+    assert sorted(rows["member"].unique()) == [0, 1, 2]
+    assert not rows[(rows["member"] == 1) & (rows["epoch"] > 0)]["active"].any()
 
     with pytest.raises(FloatingPointError, match="member 1 at epoch 0"):
-        run(hp, keys, workdir=tmp_path / "raise", on_nonfinite="raise")
+        grid_run(hp, keys, workdir=tmp_path / "raise", on_nonfinite="raise")
 
 
 def test_broadcast_hparams():
@@ -324,11 +348,13 @@ def test_broadcast_hparams():
 
 
 @pytest.mark.slow
-def test_recurrent_model_grid_with_driver(data, tmp_path):
+def test_recurrent_model_single_run_driver(data, tmp_path):
     from ddat_jax.models import build_model
 
     model = build_model("mtl_rnn", cell="gru", hidden_size=8, heads={"emotion": 1})
     cfg = small_config(epochs=20, log_every=5, checkpoint_every=10)
-    hp = hparams_from_config(cfg, learning_rate=jnp.array([1e-2, 3e-3]))
-    out = run_training(cfg, data, model, hp, jax.random.key(0), workdir=tmp_path, grid_size=2)
-    assert np.all(np.isfinite(out["best_dev_ccc"])) and float(out["best_dev_ccc"][0]) > 0.5
+    hp = hparams_from_config(cfg)
+    out = run_training(cfg, data, model, hp, jax.random.key(0), workdir=tmp_path)
+    assert np.isfinite(float(out["best_dev_ccc"])) and float(out["best_dev_ccc"]) > 0.5
+    again = run_training(cfg, data, model, hp, jax.random.key(0), workdir=tmp_path)
+    assert tree_equal(again, out)  # resumed from the final checkpoint: nothing to do

@@ -55,7 +55,7 @@ Fields of ``config.hparams``:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import jax.numpy as jnp
@@ -112,11 +112,18 @@ def train_section(config: Any) -> Any:
     return config.train if "train" in config else config
 
 
-def hparams_from_config(config: Any, **overrides: Any) -> dict[str, Any]:
+def hparams_from_config(
+    config: Any, heads: Iterable[str] | None = None, **overrides: Any
+) -> dict[str, Any]:
     """Builds the ``hparams`` pytree that ``train(hparams, key)`` takes.
+
+    The pytree's structure is part of the compiled program's signature: give
+    ``heads`` (e.g. ``train.heads``) so that every head has an explicit weight
+    and two hparams built for the same model always share one compilation.
 
     Args:
         config: a config with a ``hparams`` section (or the section itself).
+        heads: the model's head names; heads without a weight get 1.0.
         **overrides: replacement values, e.g. ``learning_rate=3e-4`` or
             ``loss_weights={"emotion": 1.5, "uncertainty": 0.5}``. Values may be
             arrays with a leading grid axis.
@@ -138,6 +145,8 @@ def hparams_from_config(config: Any, **overrides: Any) -> dict[str, Any]:
     values.update(overrides)
     if not isinstance(values["loss_weights"], Mapping):
         raise ValueError("hparams.loss_weights must be a dict head -> weight")
+    if heads is not None:
+        values["loss_weights"] = {h: 1.0 for h in heads} | dict(values["loss_weights"])
     return {
         "learning_rate": jnp.asarray(values["learning_rate"], jnp.float32),
         "noise_std": jnp.asarray(values["noise_std"], jnp.float32),
