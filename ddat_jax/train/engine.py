@@ -209,7 +209,8 @@ class TrainFns(NamedTuple):
     """The pieces of one training, shared by ``train`` and the chunked driver.
 
     Attributes:
-        init: ``(hparams, key) -> state``.
+        init: ``(hparams, key, init_params=None) -> state``; ``init_params``
+            replaces the model's initialisation (warm start).
         run_epochs: ``(state, hparams, key, first_epoch, arrays, *, length)
             -> state``: runs epochs ``first_epoch … first_epoch + length - 1``
             (``length`` static).
@@ -316,8 +317,11 @@ def make_train_fns(config: Any, data: Mapping[str, Any], model: Any) -> TrainFns
     }
     tx_update = _make_optimizer(train_cfg, 0.0)  # update reads the lr from the state
 
-    def init(hparams, key):
-        params = _init_params(jax.random.fold_in(key, _STREAM_INIT))
+    def init(hparams, key, init_params=None):
+        if init_params is None:
+            params = _init_params(jax.random.fold_in(key, _STREAM_INIT))
+        else:  # warm start (e.g. curriculum stages); the optimizer starts afresh
+            params = jax.tree.map(lambda p: jnp.asarray(p, jnp.float32), init_params)
         opt_state = _make_optimizer(train_cfg, hparams["learning_rate"]).init(params)
         nan = jnp.full((num_epochs,), jnp.nan, jnp.float32)
         return {
@@ -480,22 +484,36 @@ def make_train(
             ``{head: [batch, time, size]}``.
 
     Returns:
-        ``train(hparams, key) -> result`` where ``hparams`` is the pytree of
-        :func:`ddat_jax.train.hparams_from_config` and ``key`` a PRNG key.
-        ``result`` holds ``best_params``, ``best_dev_ccc`` (``-inf`` if never
-        evaluated finite), ``best_epoch`` (0-based, −1 if none),
-        ``final_params``, ``history`` (``train_loss [E]``, ``dev_ccc [E]`` (NaN
-        where not evaluated), ``head_loss {head: [E]}``, ``active [E]``: the
-        member trained in that epoch), ``stopped_epoch`` (the epoch after which
-        the member stopped changing, early stopping or non-finite, −1 if it
-        ran to the end) and ``nonfinite_epoch`` (−1 if none). Jit it, vmap it
-        over a grid: ``jax.jit(jax.vmap(train))(hparams_grid, keys)``.
+        ``train(hparams, key, init_params=None) -> result`` where ``hparams``
+        is the pytree of :func:`ddat_jax.train.hparams_from_config`, ``key`` a
+        PRNG key and ``init_params`` optional parameters to start from instead
+        of the model's initialisation (warm start). ``result`` holds:
+
+        * ``best_params``: parameters of the best dev CCC (the initial ones if
+          no evaluation was finite);
+        * ``best_dev_ccc`` (``-inf`` if none) and ``best_epoch`` (0-based, −1 if
+          none);
+        * ``final_params``: parameters at the end (frozen since
+          ``stopped_epoch`` for a stopped member);
+        * ``history``: ``train_loss [E]`` (mean over the epoch's minibatches of
+          the weighted loss, L2 included), ``head_loss {head: [E]}`` (unweighted),
+          ``dev_ccc [E]``, ``best_dev_ccc [E]`` (best so far), ``active [E]``
+          (the member trained in that epoch); values are NaN in epochs
+          without training or without evaluation;
+        * ``stopped_epoch``: the epoch after which the member stopped changing
+          (early stopping or non-finite), −1 if it ran to the end;
+        * ``nonfinite_epoch``: the epoch in which its loss or parameters went
+          NaN/Inf (it keeps the last finite state), −1 if none.
+
+        The function has a ``heads`` attribute (the trained heads, sorted).
+        Jit it, vmap it over a grid: ``jax.jit(jax.vmap(train))(hparams_grid,
+        keys)``.
     """
     fns = make_train_fns(config, data, model)
     arrays = fns.arrays
 
-    def train(hparams: PyTree, key: jax.Array) -> PyTree:
-        state = fns.init(hparams, key)
+    def train(hparams: PyTree, key: jax.Array, init_params: PyTree | None = None) -> PyTree:
+        state = fns.init(hparams, key, init_params)
         state = fns.run_epochs(state, hparams, key, 0, arrays, length=fns.num_epochs)
         return fns.summarize(state)
 

@@ -136,7 +136,7 @@ def make_run(
     *,
     grid_size: int | None = None,
 ) -> Callable[..., PyTree]:
-    """Returns ``run(hparams, key, *, workdir, callback=None, on_nonfinite=None)``.
+    """Returns ``run(hparams, key, *, workdir, callback, on_nonfinite, init_params)``.
 
     The returned function is :func:`run_training` with the static part
     (config, data, model, grid size) bound and its jitted programs kept, so
@@ -147,7 +147,7 @@ def make_run(
     train_cfg = train_section(config)
     fns = make_train_fns(config, data, model)
     grid = grid_size is not None
-    init = jax.vmap(fns.init) if grid else fns.init
+    init = jax.vmap(fns.init, in_axes=(0, 0, None)) if grid else fns.init
     init = jax.jit(init)
     summarize = jax.jit(jax.vmap(fns.summarize) if grid else fns.summarize)
     compiled: dict[int, Callable] = {}
@@ -163,7 +163,7 @@ def make_run(
             compiled[length] = jax.jit(fn)
         return compiled[length]
 
-    def run(hparams, key, *, workdir, callback=None, on_nonfinite=None):
+    def run(hparams, key, *, workdir, callback=None, on_nonfinite=None, init_params=None):
         if on_nonfinite is not None and on_nonfinite not in NONFINITE_POLICIES:
             raise ValueError(
                 f"Unknown on_nonfinite {on_nonfinite!r}; valid: {list(NONFINITE_POLICIES)}"
@@ -181,6 +181,7 @@ def make_run(
             grid_size=grid_size,
             callback=callback,
             on_nonfinite=on_nonfinite or str(train_cfg.on_nonfinite),
+            init_params=init_params,
         )
 
     return run
@@ -196,6 +197,7 @@ def run_training(
     workdir: str | Path,
     grid_size: int | None = None,
     callback: Callable[[int, PyTree], None] | None = None,
+    init_params: PyTree | None = None,
 ) -> PyTree:
     """Runs a training (or a grid of them) in jitted epoch chunks with checkpoints.
 
@@ -214,6 +216,8 @@ def run_training(
         grid_size: number of members (vmapped); ``None`` for one training.
         callback: called as ``callback(epochs_done, state)`` after every chunk,
             once its metrics are written and its checkpoint (if any) saved.
+        init_params: parameters to start from instead of the model's
+            initialisation (shared by every member; the optimizer starts afresh).
 
     Returns:
         The pytree that ``train(hparams, key)`` returns (with a leading member
@@ -225,7 +229,7 @@ def run_training(
             ``config.train.on_nonfinite == "raise"``.
     """
     run = make_run(config, data, model, grid_size=grid_size)
-    return run(hparams, key, workdir=workdir, callback=callback)
+    return run(hparams, key, workdir=workdir, callback=callback, init_params=init_params)
 
 
 def _drive(
@@ -242,6 +246,7 @@ def _drive(
     grid_size,
     callback,
     on_nonfinite,
+    init_params,
 ):
     num_epochs = fns.num_epochs
     chunk = int(train_cfg.log_every)
@@ -265,7 +270,7 @@ def _drive(
         ),
     )
     try:
-        state = init(hparams, keys)
+        state = init(hparams, keys, init_params)
         start = 0
         latest = manager.latest_step()
         if latest is not None:
