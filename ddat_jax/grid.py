@@ -767,9 +767,10 @@ def select_best(result: pd.DataFrame, select: str = "mean_over_seeds") -> dict[s
         setting = int(means.index[int(np.argmax(means.to_numpy()))])
         rows = result["setting"] == setting
         member = int(result["member"][rows].iloc[int(np.argmax(score[rows].to_numpy()))])
-    row = result[result["member"] == member].iloc[0]
-    same = result[result["setting"] == row["setting"]]
-    best = {c: _json_scalar(row[c]) for c in result.columns if c not in ("selected",)}
+    pos = int(np.flatnonzero(result["member"].to_numpy() == member)[0])
+    # Column by column, so integer columns stay integers.
+    best = {c: _json_scalar(result[c].iloc[pos]) for c in result.columns if c != "selected"}
+    same = result[result["setting"] == best["setting"]]
     best.update(
         select=select,
         setting_mean_dev_ccc=_json_scalar(same["best_dev_ccc"].mean()),
