@@ -1,0 +1,120 @@
+"""Overhead of the chunked driver (``run_training``) against one fully jitted ``train``.
+
+Usage::
+
+    python -m ddat_jax.train.bench --grid 8 --epochs 20 --frames 750
+
+Both run the same training (a GRU ``MultiTaskRNN`` on synthetic sequences,
+vmapped over ``--grid`` learning rates, no early stopping so the work is
+equal). The fully jitted one is timed after compilation; the driver is timed
+on its second run (programs already compiled), writing metrics every
+``log_every`` epochs and an orbax checkpoint every ``checkpoint_every``.
+Prints one JSON line per setting.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ddat_jax.models import build_model
+from ddat_jax.train.config import default_train_config, hparams_from_config
+from ddat_jax.train.engine import make_train
+from ddat_jax.train.loop import broadcast_hparams, make_run
+
+
+def _data(n: int, frames: int, features: int, seed: int = 0) -> dict:
+    rng = np.random.default_rng(seed)
+    w = rng.normal(size=features) / np.sqrt(features)
+
+    def part(k):
+        x = rng.normal(size=(k, frames, features)).astype(np.float32)
+        y = np.tanh(np.cumsum(x @ w, axis=1) / np.sqrt(np.arange(1, frames + 1)))
+        return {"x": x, "mask": np.ones((k, frames), bool), "targets": {"emotion": y[..., None]}}
+
+    return {"train": part(n), "dev": part(n)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--grid", type=int, default=8)
+    ap.add_argument("--epochs", type=int, default=20)
+    ap.add_argument("--frames", type=int, default=750)
+    ap.add_argument("--features", type=int, default=88)
+    ap.add_argument("--sequences", type=int, default=9)
+    ap.add_argument("--hidden", type=int, default=40)
+    args = ap.parse_args()
+
+    data = _data(args.sequences, args.frames, args.features)
+    model = build_model("mtl_rnn", cell="gru", hidden_size=args.hidden, heads={"emotion": 1})
+    cfg = default_train_config()
+    cfg.train.epochs = args.epochs
+    cfg.train.patience = 0
+    g = args.grid
+    hp = broadcast_hparams(
+        hparams_from_config(cfg, ("emotion",), learning_rate=jnp.geomspace(1e-4, 1e-2, g)), g
+    )
+    keys = jax.random.split(jax.random.key(0), g)
+
+    full = jax.jit(jax.vmap(make_train(cfg, data, model)))
+    t0 = time.perf_counter()
+    compiled = full.lower(hp, keys).compile()
+    compile_s = time.perf_counter() - t0
+    times = []
+    for _ in range(2):
+        t0 = time.perf_counter()
+        jax.block_until_ready(compiled(hp, keys))
+        times.append(time.perf_counter() - t0)
+    full_s = min(times)
+    print(
+        json.dumps(
+            {
+                "setting": "jit(vmap(train))",
+                "device": jax.devices()[0].device_kind,
+                "grid": g,
+                "epochs": args.epochs,
+                "compile_s": round(compile_s, 3),
+                "run_s": round(full_s, 4),
+                "per_epoch_ms": round(1e3 * full_s / args.epochs, 3),
+            }
+        ),
+        flush=True,
+    )
+
+    for log_every, ckpt_every in ((1, 10), (5, 10), (args.epochs, args.epochs)):
+        c = cfg.copy_and_resolve_references()
+        c.train.log_every = log_every
+        c.train.checkpoint_every = ckpt_every
+        run = make_run(c, data, model, grid_size=g)
+        with tempfile.TemporaryDirectory() as d:
+            t0 = time.perf_counter()
+            run(hp, keys, workdir=f"{d}/warm")
+            first_s = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            jax.block_until_ready(run(hp, keys, workdir=f"{d}/timed"))
+            run_s = time.perf_counter() - t0
+        print(
+            json.dumps(
+                {
+                    "setting": f"run_training(log_every={log_every}, ckpt_every={ckpt_every})",
+                    "grid": g,
+                    "epochs": args.epochs,
+                    "first_run_s": round(first_s, 3),
+                    "run_s": round(run_s, 4),
+                    "per_epoch_ms": round(1e3 * run_s / args.epochs, 3),
+                    "overhead_vs_jit": round(run_s / full_s - 1.0, 4),
+                    "overhead_per_epoch_ms": round(1e3 * (run_s - full_s) / args.epochs, 3),
+                }
+            ),
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()
