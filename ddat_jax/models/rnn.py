@@ -146,8 +146,10 @@ def lstm_step(
 
 # --------------------------------------------------------------------------------------
 # Recurrences over time: gi [time, batch, G*H] -> hs [time, batch, H].
-# mask is float [time, batch, 1] (1 = real frame); the state is frozen on padded frames
-# and the output there is zero.
+# mask is float [time, batch, 1] (1 = real frame); the state is frozen on masked frames
+# and the output there is zero. The scans return the carried (frozen) states, so the
+# backward passes know the state entering every step for any mask; only the reverse
+# direction (`reverse_padded`) needs the padding at the end.
 # --------------------------------------------------------------------------------------
 
 
@@ -159,7 +161,7 @@ def _gru_scan(gi, w_hh, b_hh, mask, unroll):
         gi_t, m_t = inp
         h_new, res = gru_step(h, gi_t, w_hh_t, b_hh)
         h_next = m_t * h_new + (1.0 - m_t) * h
-        return h_next, (m_t * h_new, res)
+        return h_next, (h_next, res)
 
     h0 = jnp.zeros((batch, hidden), gi.dtype)
     _, (hs, res) = jax.lax.scan(body, h0, (gi, mask), unroll=unroll)
@@ -176,7 +178,7 @@ def _lstm_scan(gi, w_hh, b_hh, mask, unroll):
         h, c = hc
         h_next = m_t * h_new + (1.0 - m_t) * h
         c_next = m_t * c_new + (1.0 - m_t) * c
-        return (h_next, c_next), (m_t * h_new, c_new, gates)
+        return (h_next, c_next), (h_next, c_next, gates)
 
     zeros = jnp.zeros((batch, hidden), gi.dtype)
     _, (hs, cs, gates) = jax.lax.scan(body, (zeros, zeros), (gi, mask), unroll=unroll)
@@ -184,12 +186,7 @@ def _lstm_scan(gi, w_hh, b_hh, mask, unroll):
 
 
 def _shift_states(states: Array) -> Array:
-    """State entering each step ``[time, batch, hidden]`` from the masked outputs.
-
-    Outputs are zero on padded frames, but padding only occurs at the end of a sequence
-    and nothing after a padded frame depends on the entering state of a real frame, so
-    the masked outputs shifted by one step are the entering states wherever they matter.
-    """
+    """States entering each step ``[time, batch, hidden]`` from the carried states."""
     return jnp.concatenate([jnp.zeros_like(states[:1]), states[:-1]], axis=0)
 
 
@@ -201,18 +198,18 @@ def gru_recurrence(gi: Array, w_hh: Array, b_hh: Array, mask: Array, unroll: int
       gi: input projections ``x @ W_ih^T + b_ih``, ``[time, batch, 3 * hidden]``.
       w_hh: recurrent weights ``[3 * hidden, hidden]`` (torch layout).
       b_hh: recurrent bias ``[3 * hidden]``.
-      mask: ``[time, batch, 1]`` float, 1 on real frames, padding only at the end.
+      mask: ``[time, batch, 1]`` float, 1 on real frames; on 0 frames the state is frozen.
       unroll: ``lax.scan`` unroll factor.
 
     Returns:
       Hidden states ``[time, batch, hidden]``, zero on padded frames.
     """
-    return _gru_scan(gi, w_hh, b_hh, mask, unroll)[0]
+    return _gru_scan(gi, w_hh, b_hh, mask, unroll)[0] * mask
 
 
 def _gru_fwd(gi, w_hh, b_hh, mask, unroll):
     hs, (r, z, n, ghn) = _gru_scan(gi, w_hh, b_hh, mask, unroll)
-    return hs, (hs, r, z, n, ghn, w_hh, mask)
+    return hs * mask, (hs, r, z, n, ghn, w_hh, mask)
 
 
 def _gru_bwd(unroll, res, d_hs):
@@ -253,26 +250,26 @@ def lstm_recurrence(gi: Array, w_hh: Array, b_hh: Array, mask: Array, unroll: in
       gi: input projections ``x @ W_ih^T + b_ih``, ``[time, batch, 4 * hidden]``.
       w_hh: recurrent weights ``[4 * hidden, hidden]`` (torch layout).
       b_hh: recurrent bias ``[4 * hidden]``.
-      mask: ``[time, batch, 1]`` float, 1 on real frames, padding only at the end.
+      mask: ``[time, batch, 1]`` float, 1 on real frames; on 0 frames the state is frozen.
       unroll: ``lax.scan`` unroll factor.
 
     Returns:
       Hidden states ``[time, batch, hidden]``, zero on padded frames.
     """
-    return _lstm_scan(gi, w_hh, b_hh, mask, unroll)[0]
+    return _lstm_scan(gi, w_hh, b_hh, mask, unroll)[0] * mask
 
 
 def _lstm_fwd(gi, w_hh, b_hh, mask, unroll):
     hs, cs, gates = _lstm_scan(gi, w_hh, b_hh, mask, unroll)
-    return hs, (hs, cs, gates, w_hh, mask)
+    return hs * mask, (hs, cs, gates, w_hh, mask)
 
 
 def _lstm_bwd(unroll, res, d_hs):
     hs, cs, (i, f, g, o), w_hh, mask = res
     h_prev = _shift_states(hs)
-    # cs holds the unmasked c'_t; the cell state entering a real frame t > 0 is c'_{t-1}
-    # because real frames precede all padding.
-    c_prev = jnp.concatenate([jnp.zeros_like(cs[:1]), cs[:-1]], axis=0)
+    # On real frames the carried cell state is c'_t, whose tanh the backward needs; on
+    # padded frames every cotangent that would use it is zero.
+    c_prev = _shift_states(cs)
 
     def body(carry, inp):
         dh, dc = carry
@@ -303,8 +300,8 @@ lstm_recurrence.defvjp(_lstm_fwd, _lstm_bwd)
 
 def _autodiff_recurrence(cell: str) -> Callable:
     if cell == "gru":
-        return lambda gi, w, b, m, unroll: _gru_scan(gi, w, b, m, unroll)[0]
-    return lambda gi, w, b, m, unroll: _lstm_scan(gi, w, b, m, unroll)[0]
+        return lambda gi, w, b, m, unroll: _gru_scan(gi, w, b, m, unroll)[0] * m
+    return lambda gi, w, b, m, unroll: _lstm_scan(gi, w, b, m, unroll)[0] * m
 
 
 _CUSTOM = {"gru": gru_recurrence, "lstm": lstm_recurrence}
