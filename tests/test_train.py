@@ -342,6 +342,19 @@ def test_nonfinite_member_is_isolated(data, base_train, grid_run, tmp_path):
         grid_run(hp, keys, workdir=tmp_path / "raise", on_nonfinite="raise")
 
 
+def test_driver_ends_early_when_every_member_stopped(base_train, grid_run, tmp_path):
+    """Negative loss weights make every member stop; the driver ends early, same result."""
+    hp = hparams_from_config(base_config(), loss_weights={"emotion": jnp.array([-1.0, -0.5, -2.0])})
+    hp = broadcast_hparams(hp, 3)
+    keys = jax.random.wrap_key_data(jnp.stack([jax.random.key_data(jax.random.key(0))] * 3))
+    out = grid_run(hp, keys, workdir=tmp_path)
+    assert np.all(out["stopped_epoch"] >= 0)
+    for i in range(3):
+        tree_allclose(member(out, i), base_train(member(hp, i), keys[i]))
+    rows = pd.read_json(tmp_path / "metrics.jsonl", lines=True)
+    assert rows["epoch"].max() < 11  # the last chunks never ran
+
+
 def test_broadcast_hparams():
     hp = broadcast_hparams({"a": 1.0, "b": {"c": jnp.array([1.0, 2.0])}}, 2)
     np.testing.assert_array_equal(hp["a"], [1.0, 1.0])

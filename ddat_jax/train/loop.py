@@ -285,36 +285,50 @@ def _drive(
         host_hp = jax.device_get(hparams)
         t_start = time.perf_counter()
         first_chunk_s = None
-        epoch = start
-        while epoch < num_epochs:
-            stopped = np.asarray(jax.device_get(state["stopped_epoch"])).reshape(members)
-            if np.all(stopped >= 0):
-                logging.info("every member has stopped by epoch %d; ending early", epoch)
-                break
-            length = min(chunk, num_epochs - epoch)
-            t0 = time.perf_counter()
-            state = chunk_fn(length)(state, hparams, keys, jnp.int32(epoch), fns.arrays)
+        stopped = np.asarray(jax.device_get(state["stopped_epoch"])).reshape(members)
+
+        def process(first, last, chunk_state):
+            """Host side of one finished chunk: metrics, progress, NaN report, checkpoint."""
+            nonlocal first_chunk_s, stopped
             host = jax.device_get(
                 {
-                    "history": state["history"],
-                    "best_dev_ccc": state["best_dev_ccc"],
-                    "best_epoch": state["best_epoch"],
-                    "stopped_epoch": state["stopped_epoch"],
-                    "nonfinite_epoch": state["nonfinite_epoch"],
+                    "history": chunk_state["history"],
+                    "best_dev_ccc": chunk_state["best_dev_ccc"],
+                    "best_epoch": chunk_state["best_epoch"],
+                    "stopped_epoch": chunk_state["stopped_epoch"],
+                    "nonfinite_epoch": chunk_state["nonfinite_epoch"],
                 }
             )
-            chunk_s = time.perf_counter() - t0
             if first_chunk_s is None:
-                first_chunk_s = chunk_s  # includes compilation
-            new_epoch = epoch + length
-            _write_metrics(metrics_path, host, host_hp, epoch, new_epoch, grid, fns.heads)
-            _log_progress(host, epoch, new_epoch, num_epochs, grid, t_start, first_chunk_s, start)
-            _report_nonfinite(host, epoch, new_epoch, grid, host_hp, on_nonfinite)
-            epoch = new_epoch
-            if epoch % checkpoint_every == 0 or epoch == num_epochs:
-                _save(manager, epoch, state, inputs)
+                first_chunk_s = time.perf_counter() - t_start  # includes compilation
+            stopped = np.asarray(host["stopped_epoch"]).reshape(members)
+            _write_metrics(metrics_path, host, host_hp, first, last, grid, fns.heads)
+            _log_progress(host, first, last, num_epochs, grid, t_start, first_chunk_s, start)
+            _report_nonfinite(host, first, last, grid, host_hp, on_nonfinite)
+            if last % checkpoint_every == 0 or last == num_epochs:
+                _save(manager, last, chunk_state, inputs)
             if callback is not None:
-                callback(epoch, state)
+                callback(last, chunk_state)
+
+        # Chunk k+1 is dispatched before the host processes chunk k, so that logging and
+        # checkpointing overlap with the device's work. Knowing that every member has
+        # stopped one chunk late costs at most one chunk of no-op epochs (frozen members
+        # do not change).
+        epoch = start
+        pending: list[tuple[int, int, PyTree]] = []
+        while True:
+            more = epoch < num_epochs and not np.all(stopped >= 0)
+            if more:
+                length = min(chunk, num_epochs - epoch)
+                state = chunk_fn(length)(state, hparams, keys, jnp.int32(epoch), fns.arrays)
+                pending.append((epoch, epoch + length, state))
+                epoch += length
+            if not pending:
+                break
+            if len(pending) > 1 or not more:
+                process(*pending.pop(0))
+        if epoch < num_epochs:
+            logging.info("every member has stopped by epoch %d; ending early", epoch)
         if manager.latest_step() != epoch:
             _save(manager, epoch, state, inputs)
         manager.wait_until_finished()
