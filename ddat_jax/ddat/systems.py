@@ -124,7 +124,9 @@ def train_system(
     """
     t0 = time.perf_counter()
     data = engine_data({p: batches[p] for p in ("train", "dev")}, targets)
-    archs = [tuple(a) for a in (archs if archs is not None else config.model.arch)]
+    archs = [
+        None if a is None else tuple(a) for a in (archs if archs is not None else config.model.arch)
+    ]
     model_fn = model_fn or (lambda arch: build_rnn(config, arch, heads))
     hp_overrides = {}
     if loss_weights is not None:
