@@ -250,13 +250,15 @@ def test_fast_feature_writer_matches_avec_writer(tmp_path):
 def test_sliding_functionals_match_loop():
     rng = np.random.default_rng(0)
     x = rng.standard_normal((40, 3)) + 5.0
-    w = 8
-    got = synthetic._sliding_functionals(x, w)
-    first = w // 2
-    for t in range(40):
-        start = min(max(t - first, 0), 40 - w)
-        win = x[start : start + w]
-        np.testing.assert_allclose(got[t], np.concatenate([win.mean(0), win.std(0)]), atol=1e-10)
+    outs = synthetic._sliding_functionals(x, 8, 5, 40)
+    for w, got in zip((8, 5, 40), outs, strict=True):
+        assert got.dtype == np.float32 and got.shape == (40, 6)
+        first = w // 2
+        for t in range(40):
+            start = min(max(t - first, 0), 40 - w)
+            win = x[start : start + w]
+            want = np.concatenate([win.mean(0), win.std(0)])
+            np.testing.assert_allclose(got[t], want, atol=1e-5, rtol=1e-6)
 
 
 def test_cache_reuse_regeneration_and_switch(tmp_path, monkeypatch):

@@ -32,7 +32,7 @@ Generative model (per recording; every constant is in :data:`_MODEL`):
    arousal / 6 s valence, appearance 6 / 4 s, geometric 4 / 8 s), with the first complete
    window's vector copied back to the earlier frames and the last one copied forward
    (avec2016.md A6). Feature columns are the L LLD means followed by the L LLD stds.
-5. **Hard segments** per modality (2-8 s each, about 20-25 % of the frames), each segment with
+5. **Hard segments** per modality (2-8 s each, about 15-25 % of the frames), each segment with
    its own random direction in descriptor space (scaled by the descriptors' spread), coded in
    the answer key as 1 *dropout*, 2 *shift*, 3 *corruption*:
 
@@ -47,14 +47,23 @@ Generative model (per recording; every constant is in :data:`_MODEL`):
    They raise a model's reconstruction error (the all-zero no-face vectors excepted: a model
    trained on data that contains them reconstructs them well, as it would on the real data)
    and make the emotion harder to predict from that modality. Because the ambiguity is raised
-   in only part of them, RE and PU carry partly independent information (|r| < 0.1 on
-   ``small``).
+   in only part of them, RE and PU carry partly independent information: on ``recola`` dev,
+   the reconstruction error of a PCA fitted on train correlates with PU at r = 0.13 (audio),
+   0.04 (appearance), 0.06 (geometric), while PU tracks a(t) at r = 0.83.
 
 Unlike AVEC 2016, the test partition's labels are written too (so test CCC can be reported);
 ``withhold_test_labels=True`` leaves them out as AVEC does. The answer key (latent traces, rater
 delays, gains and offsets, a(t), hard-segment codes) is written to ``answer_key/`` beside the
-AVEC folders; ``MANIFEST.json`` is written last, so a half-written corpus is never taken for a
-complete one.
+AVEC folders. Everything is written into a temporary sibling folder, ``MANIFEST.json`` (preset,
+seed, generator version, every file with its size) last, and the folder is renamed into place
+at the end, so a half-written corpus is never taken for a complete one.
+
+Label files are written with :mod:`ddat_jax.data.avec2016` (``write_ratings``,
+``write_gold_standard``). Feature ARFFs use the same header layout as
+``avec2016.write_arff`` (a test checks the bytes) but a vectorised number formatter
+(:func:`_format_rows_fast`, fixed point with 5 decimals, trailing zeros stripped): a ``recola``
+corpus holds 3.6e8 feature values (2.8 GB of text), which the row-by-row writer takes minutes
+to print.
 
 Measured calibration (``tools/calibrate_corpus.py``, preset ``recola``, seed 0): ridge regression
 on train-standardised features, labels shifted back 2.4 s (60 frames, last-value padding), alpha
@@ -73,7 +82,9 @@ partition:
 audio->valence 0.1-0.4.) The ceiling, CCC(latent, gold standard shifted 2.4 s), is 0.95 for
 arousal and 0.87 for valence on dev.
 
-Generation time (one CPU core, shared machine, so noisy): ``recola`` TBD, ``small`` TBD.
+Generation time, measured on a shared 2-core machine under a load of about 6, so noisy:
+``recola`` GENTIME; ``small`` about 1-1.5 s (wall). Simulating all 27 ``recola`` recordings in memory
+without writing takes about SIMTIME s of CPU.
 """
 
 from __future__ import annotations
@@ -95,6 +106,7 @@ __all__ = [
     "GENERATOR_VERSION",
     "PRESETS",
     "CorpusPreset",
+    "SimulatedRecording",
     "default_corpus_root",
     "ensure_corpus",
     "generate_corpus",
@@ -309,37 +321,46 @@ def _segments(
     return out
 
 
-def _sliding_functionals(lld: np.ndarray, window: int) -> np.ndarray:
+def _sliding_functionals(lld: np.ndarray, *windows: int) -> list[np.ndarray]:
     """AVEC-style mean and std functionals over a centred sliding window.
 
     Args:
       lld: ``[time, n_lld]`` low-level descriptors.
-      window: window length in frames (<= time).
+      *windows: window lengths in frames (<= time); the cumulative sums are shared.
 
     Returns:
-      ``[time, 2 * n_lld]`` float64: means then (population) stds. The window ``[i, i+window)``
-      is assigned to its centre frame ``i + window // 2``; the first complete window's vector is
-      copied back to the earlier frames and the last one forward (avec2016.md A6).
+      One ``[time, 2 * n_lld]`` float32 array per window: means then (population) stds. The
+      window ``[i, i+window)`` is assigned to its centre frame ``i + window // 2``; the first
+      complete window's vector is copied back to the earlier frames and the last one forward
+      (avec2016.md A6).
     """
     n, n_lld = lld.shape
-    window = int(min(max(window, 1), n))
     centre_shift = lld.mean(axis=0)
     x = lld - centre_shift  # centring keeps the cumulative sums well conditioned
     c1 = np.zeros((n + 1, n_lld))
     c2 = np.zeros((n + 1, n_lld))
     np.cumsum(x, axis=0, out=c1[1:])
-    np.cumsum(x * x, axis=0, out=c2[1:])
-    s1 = c1[window:] - c1[:-window]
-    s2 = c2[window:] - c2[:-window]
-    mean = s1 / window
-    var = np.maximum(s2 / window - mean * mean, 0.0)
-    stats = np.concatenate([mean + centre_shift, np.sqrt(var)], axis=1)
-    out = np.empty((n, 2 * n_lld))
-    first = window // 2
-    out[first : first + stats.shape[0]] = stats
-    out[:first] = stats[0]
-    out[first + stats.shape[0] :] = stats[-1]
-    return out
+    x *= x
+    np.cumsum(x, axis=0, out=c2[1:])
+    outs = []
+    for window in windows:
+        window = int(min(max(window, 1), n))
+        mean = c1[window:] - c1[:-window]
+        mean /= window
+        var = c2[window:] - c2[:-window]
+        var /= window
+        var -= mean * mean
+        np.maximum(var, 0.0, out=var)
+        np.sqrt(var, out=var)
+        mean += centre_shift
+        out = np.empty((n, 2 * n_lld), dtype=np.float32)
+        first, m = window // 2, mean.shape[0]
+        out[first : first + m, :n_lld] = mean
+        out[first : first + m, n_lld:] = var
+        out[:first] = out[first]
+        out[first + m :] = out[first + m - 1]
+        outs.append(out)
+    return outs
 
 
 def _ccc(x: np.ndarray, y: np.ndarray) -> float:
@@ -539,10 +560,8 @@ def simulate_recording(
     features = {}
     for mod in modalities:
         lld = _lld(g, preset, seed, s, mod, latent_arr, hard[mod], n)
-        features[mod] = {}
-        for dim in _DIMENSIONS:
-            win = int(round(_WINDOW_S[mod][dim] / _FRAME_PERIOD))
-            features[mod][dim] = _sliding_functionals(lld, win).astype(np.float32)
+        wins = [int(round(_WINDOW_S[mod][dim] / _FRAME_PERIOD)) for dim in _DIMENSIONS]
+        features[mod] = dict(zip(_DIMENSIONS, _sliding_functionals(lld, *wins), strict=True))
 
     return SimulatedRecording(
         stem=stem,
@@ -822,7 +841,9 @@ def _is_complete(root: pathlib.Path, preset: str, seed: int, withhold: bool) -> 
     for key, value in want.items():
         if manifest.get(key) != value:
             return False, f"manifest {key}={manifest.get(key)!r}, want {value!r}"
-    for entry in manifest.get("files", []):
+    if not manifest.get("files"):
+        return False, "manifest lists no files"
+    for entry in manifest["files"]:
         path = pathlib.Path(root) / entry["path"]
         try:
             size = path.stat().st_size
@@ -937,7 +958,7 @@ def _swap_in(tmp: pathlib.Path, root: pathlib.Path) -> None:
         shutil.rmtree(trash, ignore_errors=True)
 
 
-def default_corpus_root(preset: str = "recola", seed: int = 0) -> pathlib.Path:
+def default_corpus_root(preset: str | CorpusPreset = "recola", seed: int = 0) -> pathlib.Path:
     """Cache folder of a generated corpus.
 
     ``$DDAT_JAX_CACHE`` if set, else ``$XDG_CACHE_HOME/ddat_jax``, else ``~/.cache/ddat_jax``;
@@ -952,7 +973,7 @@ def default_corpus_root(preset: str = "recola", seed: int = 0) -> pathlib.Path:
 
 
 def ensure_corpus(
-    preset: str = "recola",
+    preset: str | CorpusPreset = "recola",
     seed: int = 0,
     *,
     root: str | os.PathLike | None = None,
