@@ -383,7 +383,10 @@ def rnn_apply(
     Args:
       params: torch-named parameter dict, e.g. from :func:`import_torch_rnn`.
       x: ``[batch, time, features]``.
-      mask: optional ``[batch, time]`` bool, True on real frames; padding only at the end.
+      mask: optional ``[batch, time]`` bool, True on real frames. The state is frozen and
+        the output zero on False frames, so any pattern works for the forward direction;
+        the reverse direction assumes padding at the end (it reverses each sequence
+        within its length ``sum(mask)``).
       cell: "gru" or "lstm".
       num_layers: number of stacked layers.
       bidirectional: the reverse direction of each padded sequence starts at its last
