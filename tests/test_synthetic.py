@@ -620,3 +620,5 @@ def test_simulate_recording_shapes():
     assert rec.features["audio"]["arousal"].dtype == np.float32
     assert rec.ratings["valence"].shape == (6, 401)
     assert dataclasses.is_dataclass(rec)
+    with pytest.raises(ValueError, match="train_1"):
+        synthetic.simulate_recording(TINY, 0, "train_2")

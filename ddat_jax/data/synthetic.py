@@ -82,9 +82,10 @@ partition:
 audio->valence 0.1-0.4.) The ceiling, CCC(latent, gold standard shifted 2.4 s), is 0.95 for
 arousal and 0.87 for valence on dev.
 
-Generation time, measured on a shared 2-core machine under a load of about 6, so noisy:
-``recola`` GENTIME; ``small`` about 1-1.5 s (wall). Simulating all 27 ``recola`` recordings in memory
-without writing takes about SIMTIME s of CPU.
+Generation time (one process, one core; shared 2-core machine, so noisy): ``recola`` takes
+about 47 s of CPU (15 s simulating the 27 recordings, 31 s formatting and writing 2.8 GB of
+text), 46 s wall when the machine was quiet and 100-115 s wall under a load of 6; ``small``
+takes 1-1.5 s. Simulating ``recola`` in memory without writing takes about 15 s.
 """
 
 from __future__ import annotations
@@ -164,8 +165,9 @@ PRESETS: dict[str, CorpusPreset] = {
         n_frames=7501,
         feature_sizes=(("audio", 88), ("video_appearance", 168), ("video_geometric", 632)),
     ),
-    # For tests: a few seconds to generate, every property of the full preset kept (the video
-    # feature sets are shrunk, the audio set keeps its AVEC size).
+    # For tests: 1-2 s to generate, every property of the full preset kept. 100 s recordings;
+    # smaller feature sets (the slow feature noise scales with the set size, so each modality's
+    # attainable accuracy stays about that of `recola`).
     "small": CorpusPreset(
         name="small",
         n_recordings=3,
@@ -483,6 +485,11 @@ def simulate_recording(
     preset = _preset(preset)
     m = _MODEL
     g = _globals if _globals is not None else _make_globals(preset, seed)
+    if stem not in recording_stems(preset):
+        raise ValueError(
+            f"unknown stem {stem!r} for preset {preset.name!r}; valid: "
+            f"{', '.join(recording_stems(preset))}"
+        )
     partition, index = stem.rsplit("_", 1)
     p_idx, r_idx = _PARTITIONS.index(partition), int(index)
     n = preset.n_frames
