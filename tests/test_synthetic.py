@@ -622,3 +622,45 @@ def test_simulate_recording_shapes():
     assert dataclasses.is_dataclass(rec)
     with pytest.raises(ValueError, match="train_1"):
         synthetic.simulate_recording(TINY, 0, "train_2")
+
+
+@pytest.mark.slow
+def test_recola_difficulty_signals():
+    """Items 2 and 4 on the full `recola` preset (train + dev, simulated in memory)."""
+    preset = synthetic.PRESETS["recola"]
+    g = synthetic._make_globals(preset, 0)
+    stems = synthetic.recording_stems(preset, ("train", "dev"))
+    tr, dv = stems[:9], stems[9:]
+    labels = {
+        s: synthetic.simulate_recording(preset, 0, s, modalities=(), _globals=g) for s in stems
+    }
+    for dim in DIMENSIONS:
+        p = np.concatenate([labels[s].ratings[dim].std(axis=0, ddof=1)[SHIFT:] for s in stems])
+        a = np.concatenate([labels[s].ambiguity[dim][:-SHIFT] for s in stems])
+        assert pearson(p, a) > 0.6
+        lags = np.arange(0, 151)
+        score = [
+            np.mean(
+                [
+                    pearson(labels[s].latent[dim][: 7501 - lag], labels[s].gold[dim][lag:])
+                    for s in stems
+                ]
+            )
+            for lag in lags
+        ]
+        assert abs(lags[int(np.argmax(score))] * 0.04 - 2.4) <= 0.2
+    for mod in MODALITIES:
+        recs = {
+            s: synthetic.simulate_recording(preset, 0, s, modalities=(mod,), _globals=g)
+            for s in stems
+        }
+        model = pca_re(np.concatenate([recs[s].features[mod]["arousal"] for s in tr]))
+        re = np.concatenate([model(recs[s].features[mod]["arousal"]) for s in dv])
+        hard = np.concatenate([recs[s].hard[mod] > 0 for s in dv])
+        assert 0.1 < hard.mean() < 0.3
+        assert np.median(re[hard]) > 1.5 * np.median(re[~hard])
+        p = np.concatenate(
+            [shift_back(recs[s].ratings["arousal"].std(axis=0, ddof=1), SHIFT) for s in dv]
+        )
+        assert abs(pearson(re, p)) < 0.3
+        del recs
