@@ -18,6 +18,7 @@ import pytest
 
 from ddat_jax.train import (
     broadcast_hparams,
+    data_from_batches,
     default_train_config,
     hparams_from_config,
     make_run,
@@ -134,6 +135,29 @@ def test_config_defaults_and_validation(data):
         make_train(bad, data, Tiny())
     with pytest.raises(ValueError, match="no training target"):
         make_train(small_config(), data, Tiny(heads=(("emotion", 1), ("valence", 1))))
+
+
+def test_partition_from_to_batch_dict():
+    n, t = 3, 5
+    batch = {
+        "x": np.ones((n, t, F), np.float32),
+        "y": np.arange(n * t, dtype=np.float32).reshape(n, t),
+        "pu": np.full((n, t), 0.5, np.float32),
+        "mask": np.array([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1], [1, 1, 1, 1, 0]], bool),
+        "labelled": np.array([True, False, True]),
+        "has_pu": True,
+    }
+    unlabelled = {**batch, "labelled": np.zeros(n, bool), "has_pu": False}
+    out = data_from_batches(
+        {"train": batch, "test": unlabelled}, {"emotion": "y", "uncertainty": "pu"}
+    )
+    tr = out["train"]
+    np.testing.assert_array_equal(tr["mask"][1], np.zeros(t, bool))  # no gold standard
+    np.testing.assert_array_equal(tr["mask"][[0, 2]], batch["mask"][[0, 2]])
+    assert tr["targets"]["emotion"].shape == (n, t, 1)
+    np.testing.assert_array_equal(tr["targets"]["uncertainty"][..., 0], batch["pu"])
+    assert out["test"]["targets"] == {}
+    np.testing.assert_array_equal(out["test"]["mask"], batch["mask"])
 
 
 def test_predict_in_batches_equals_one_pass(data):

@@ -105,6 +105,47 @@ def prepare_data(data: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     return out
 
 
+def partition_from_batch(
+    batch: Mapping[str, Any], targets: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """Adapter from :func:`ddat_jax.data.preprocess.to_batch` to one engine partition.
+
+    Args:
+        batch: a ``to_batch`` dict (``x [N, T, F]``, ``mask [N, T]``, ``y [N, T]``,
+            ``pu [N, T]``, ``labelled [N]``, ``has_pu``, ...).
+        targets: ``{head: batch key}``; default ``{"emotion": "y"}`` (the gold
+            standard). ``"pu"`` is the perception uncertainty; any other key
+            names an ``[N, T]`` or ``[N, T, size]`` array of the batch.
+
+    Returns:
+        ``{"x", "mask", "targets"}`` (see :func:`make_partition`). When a head
+        targets ``"y"``, the frames of recordings without a gold standard are
+        masked out; a label missing from every recording (an unlabelled test
+        partition) is left out of ``targets``, so the partition can still be
+        predicted.
+    """
+    targets = {"emotion": "y"} if targets is None else dict(targets)
+    mask = np.asarray(batch["mask"], bool)
+    labelled = np.asarray(batch.get("labelled", np.ones(mask.shape[0], bool)), bool)
+    out = {}
+    for head, name in targets.items():
+        if name == "y":
+            if not labelled.any():
+                continue
+            mask = mask & labelled[:, None]
+        elif name == "pu" and not batch.get("has_pu", True):
+            continue
+        out[head] = batch[name]
+    return make_partition(batch["x"], mask, out)
+
+
+def data_from_batches(
+    batches: Mapping[str, Mapping[str, Any]], targets: Mapping[str, str] | None = None
+) -> dict[str, dict[str, Any]]:
+    """:func:`partition_from_batch` over ``{partition: to_batch dict}``."""
+    return {name: partition_from_batch(b, targets) for name, b in batches.items()}
+
+
 # -------------------------------------------------------------------------- metrics
 
 
@@ -526,9 +567,11 @@ __all__ = [
     "TrainFns",
     "frame_ccc",
     "l2_penalty",
+    "data_from_batches",
     "make_partition",
     "make_train",
     "make_train_fns",
     "predict",
+    "partition_from_batch",
     "prepare_data",
 ]

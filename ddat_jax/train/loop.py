@@ -15,6 +15,11 @@ driven from a Python loop so that between chunks it can
   ``config.train.on_nonfinite == "raise"``),
 * end early when every member has stopped.
 
+Chunk ``k + 1`` is dispatched before the host handles chunk ``k``, so this host
+work overlaps the device's (measured with :mod:`ddat_jax.train.bench`: about
+3 ms per chunk boundary plus about 0.1–0.2 s per orbax checkpoint, against
+0.5 s per epoch of a RECOLA-sized GRU grid on an H100).
+
 A run started again with the same workdir, config, hparams and key resumes
 from the latest checkpoint and ends with the same result as an uninterrupted
 run: all randomness is ``fold_in(key, epoch)``-based and the chunks are the same
