@@ -157,6 +157,12 @@ def _matlab_nanvar(x: np.ndarray) -> float:
 
 
 def _ccc_one(p: np.ndarray, t: np.ndarray, *, matlab_compatible: bool, ignore_nan: bool):
+    # CCC is invariant to scaling both inputs by one factor; dividing by the largest magnitude
+    # keeps the second moments out of the underflow (and overflow) range.
+    with np.errstate(invalid="ignore"):
+        scale = max(np.nanmax(np.abs(p), initial=0.0), np.nanmax(np.abs(t), initial=0.0))
+    if np.isfinite(scale) and scale > 0.0:
+        p, t = p / scale, t / scale
     if matlab_compatible and ignore_nan:
         # Reproduces CCC_calc.m: nanmean / nanvar per variable, nanmean of the products.
         if np.all(np.isnan(p)) or np.all(np.isnan(t)):
@@ -191,7 +197,9 @@ def _ccc_one(p: np.ndarray, t: np.ndarray, *, matlab_compatible: bool, ignore_na
     if np.isnan(denom) or np.isnan(cov):
         return float("nan")
     if denom == 0.0:
-        return float("nan")
+        # Both inputs constant. Equal constants: undefined (NaN). Different constants whose
+        # squared difference underflows to 0: CCC 0, as for any two different constants.
+        return float("nan") if mp == mt else 0.0
     return 2.0 * cov / denom
 
 

@@ -89,7 +89,9 @@ def test_fusion_across_modalities_script(smoke_run, tmp_path):
     """experiments/fusion_across_modalities.py reads two runs' outputs and fits Table IV."""
     config, workdir, _ = smoke_run
     other = tmp_path / "video_run"
-    shutil.copytree(workdir, other, ignore=shutil.ignore_patterns("train"))
+    shutil.copytree(
+        workdir, other, ignore=lambda d, names: ["train"] if Path(d) == workdir else []
+    )
     cfg = json.loads((other / "config.json").read_text())
     cfg["data"]["modality"] = "video_geometric"
     (other / "config.json").write_text(json.dumps(cfg))
