@@ -404,9 +404,10 @@ def make_train_fns(config: Any, data: Mapping[str, Any], model: Any) -> TrainFns
 
     def active_epoch(state, epoch, hparams, key, arr):
         """One epoch of a member that has not stopped."""
-        perm = jax.random.permutation(
-            jax.random.fold_in(jax.random.fold_in(key, _STREAM_SHUFFLE), epoch), n_train
-        )
+        # argsort of random bits: a uniform shuffle that compiles to less code than
+        # jax.random.permutation (which matters under vmap).
+        k_shuffle = jax.random.fold_in(jax.random.fold_in(key, _STREAM_SHUFFLE), epoch)
+        perm = jnp.argsort(jax.random.bits(k_shuffle, (n_train,))).astype(jnp.int32)
         # Pad with the dummy (fully masked) sequence instead of dropping a remainder.
         perm = jnp.concatenate(
             [perm, jnp.full((num_batches * batch_size - n_train,), n_train, perm.dtype)]
