@@ -660,7 +660,7 @@ def run_grid(
         _check_weight_heads(grid, table, fns.heads)
         per_member = {"hparams": take(hparams, idx), "key_data": key_data[idx]}
         if padded:
-            per_member["params0"] = _padded_init(
+            per_member["params0"] = padded_init_params(
                 config, data, build_model_fn, model, table, idx, per_member
             )
         out, info = run_members(
@@ -682,7 +682,7 @@ def run_grid(
         for name in metrics:
             metrics[name][idx] = np.asarray(out[name], np.float64)
         for j, i in enumerate(idx):
-            best_params[int(i)] = take(out["best_params"], j)
+            best_params[int(i)] = (take(out["best_params"], j), model.cell if padded else None)
 
     result = table.copy()
     for name, values in metrics.items():
@@ -693,9 +693,10 @@ def run_grid(
     result["group"] = group_of
     best = select_best(result, str(grid.select))
     result["selected"] = result["member"] == best["member"]
-    params = best_params[int(best["member"])]
-    if "arch" in params:
-        params = extract_params(params)
+    params, padded_cell = best_params[int(best["member"])]
+    if padded_cell is not None:
+        params = extract_params(params, cell=padded_cell)
+    params = jax.tree.map(np.asarray, params)
     result.attrs["best"] = best
     result.attrs["programs"] = programs
     result.attrs["best_params"] = params
@@ -717,8 +718,34 @@ def _check_weight_heads(grid: Any, table: pd.DataFrame, heads: Sequence[str]) ->
         )
 
 
-def _padded_init(config, data, build_model_fn, padded_model, table, idx, per_member):
-    """Initial padded parameters: each member's unpadded engine init, embedded."""
+def padded_init_params(
+    config: Any,
+    data: Mapping[str, Any],
+    build_model_fn: Callable[..., Any],
+    padded_model: Any,
+    table: pd.DataFrame,
+    idx: np.ndarray,
+    per_member: Mapping[str, Any],
+) -> PyTree:
+    """Initial parameters of padded members: each member's unpadded init, embedded.
+
+    Member ``j`` (table row ``idx[j]``) is initialised exactly as the engine initialises
+    ``build_model_fn(num_layers=L, hidden_size=H)`` with its hparams and key, then
+    embedded with :func:`~ddat_jax.models.padded.embed_params`, so a padded member
+    starts (and ends) where its unpadded training would.
+
+    Args:
+      config: the config (``train`` section).
+      data: the engine's data dict.
+      build_model_fn: see :func:`run_grid`.
+      padded_model: the group's :class:`PaddedMultiTaskRNN`.
+      table: from :func:`expand_grid` (``layers``, ``units``).
+      idx: table rows of the group's members.
+      per_member: ``{"hparams": pytree of [len(idx)], "key_data": [len(idx), ...]}``.
+
+    Returns:
+      Padded parameters with a leading member axis (NumPy).
+    """
 
     out = []
     cache: dict[tuple[int, int], Callable] = {}
@@ -851,6 +878,7 @@ __all__ = [
     "make_member_train",
     "member_hparams",
     "member_key_data",
+    "padded_init_params",
     "padded_version",
     "run_grid",
     "run_members",

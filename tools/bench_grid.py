@@ -217,7 +217,7 @@ def _child(args):
             per = {"hparams": take(hparams, idx), "key_data": key_data[idx]}
             if len(shapes) > 1:
                 model = G.padded_version(build(), shapes)
-                per["params0"] = G._padded_init(cfg, data, build, model, table, idx, per)
+                per["params0"] = G.padded_init_params(cfg, data, build, model, table, idx, per)
             else:
                 model = build(*shapes[0])
             member_fn, arrays, _ = G.make_member_train(cfg, data, model)
