@@ -7,7 +7,9 @@ driven from a Python loop so that between chunks it can
 
 * append one JSON object per epoch per member to ``workdir/metrics.jsonl``
   (``pandas.read_json(path, lines=True)``),
-* log progress (epoch, train loss, dev CCC, best, ETA) with ``absl.logging``,
+* print one progress line per chunk (epoch, train loss, dev CCC, best, ETA;
+  for a grid: members still active, mean loss, best member) to stdout, since
+  orbax logs every checkpoint step at ``absl`` INFO level,
 * save the whole training state with an orbax ``CheckpointManager`` every
   ``config.train.checkpoint_every`` epochs (``workdir/checkpoints/<epoch>``),
 * report members whose loss went NaN/Inf (they are frozen inside the jitted
@@ -387,10 +389,11 @@ def _member_values(host: PyTree, grid: bool, member: int) -> PyTree:
 
 def _write_metrics(path, host, host_hp, first, last, grid, heads) -> None:
     members = np.asarray(host["stopped_epoch"]).size
+    views = [_member_values(host["history"], grid, m) for m in range(members)]
+    hps = [_flat_hparams(host_hp, m if grid else None) for m in range(members)]
     lines = []
     for epoch in range(first, last):
-        for m in range(members):
-            h = _member_values(host["history"], grid, m)
+        for m, h in enumerate(views):
             row = {
                 "epoch": epoch,
                 "member": m,
@@ -401,7 +404,7 @@ def _write_metrics(path, host, host_hp, first, last, grid, heads) -> None:
             }
             for head in heads:
                 row[f"loss/{head}"] = _json_value(h["head_loss"][head][epoch])
-            row.update(_flat_hparams(host_hp, m if grid else None))
+            row.update(hps[m])
             lines.append(json.dumps(row))
     with path.open("a") as f:
         f.write("".join(line + "\n" for line in lines))
