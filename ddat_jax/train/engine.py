@@ -9,7 +9,7 @@ One training::
 
     state = init(hparams, key)                 # params, optimizer, best-so-far
     for epoch in range(epochs):                # lax.scan
-        perm = permutation(fold_in(k_shuffle, epoch), N), padded to nb*B
+        perm = shuffle(fold_in(k_shuffle, epoch), N), padded to nb*B with a masked dummy
         for b in range(nb):                    # lax.scan
             x + noise_std * N(0, 1)  ->  loss = Σ_h w_h L_h + l2 Σ ‖W‖²  ->  optimizer step
             (skipped by select once the member has stopped or gone non-finite)
