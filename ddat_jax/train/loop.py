@@ -267,7 +267,11 @@ def _drive(
     workdir = Path(workdir).absolute()
     workdir.mkdir(parents=True, exist_ok=True)
     tmp = workdir / (CONFIG_FILE + ".tmp")
-    tmp.write_text(config.to_json_best_effort(indent=2, sort_keys=True) + "\n")
+    if hasattr(config, "to_json_best_effort"):
+        text = config.to_json_best_effort(indent=2, sort_keys=True)
+    else:
+        text = json.dumps(config, indent=2, sort_keys=True, default=str)
+    tmp.write_text(text + "\n")
     tmp.replace(workdir / CONFIG_FILE)
 
     manager = ocp.CheckpointManager(
