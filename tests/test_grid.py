@@ -185,7 +185,8 @@ def _assert_member_equal(out, i, ref, rtol=2e-4, atol=2e-5):
 @pytest.mark.parametrize(
     "strategy",
     [
-        "map",
+        # "map" (the CPU default) is also covered, member by member, by the run_grid test.
+        pytest.param("map", marks=pytest.mark.slow),
         pytest.param("vmap", marks=pytest.mark.slow),
         pytest.param("chunked", marks=pytest.mark.slow),
         pytest.param("loop", marks=pytest.mark.slow),
@@ -233,8 +234,16 @@ def test_run_grid_writes_results_and_selects_best(data, tmp_path):
     assert (
         result.selected.sum() == 1 and int(result.member[result.selected].iloc[0]) == best["member"]
     )
+    # Every member equals its solo run (run_grid's default strategy on CPU is "map").
+    table = G.expand_grid(cfg)
+    for i in range(len(table)):
+        ref = solo(cfg, data, table, i, build())
+        np.testing.assert_allclose(
+            result.best_dev_ccc[i], ref["best_dev_ccc"], rtol=2e-4, atol=2e-5
+        )
+        assert result.best_epoch[i] == int(ref["best_epoch"])
     # The saved parameters are the selected member's (compared with its solo run).
-    ref = solo(cfg, data, G.expand_grid(cfg), best["member"], build())
+    ref = solo(cfg, data, table, best["member"], build())
     saved = G.load_best_params(tmp_path)
     for a, b in zip(jax.tree.leaves(saved), jax.tree.leaves(ref["best_params"]), strict=True):
         np.testing.assert_allclose(a, np.asarray(b), rtol=2e-4, atol=2e-5)
