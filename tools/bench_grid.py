@@ -414,6 +414,11 @@ def main(argv=None):
         f"GRU {args.layers}x{args.units}, {args.features} inputs, {args.train_seqs} train x "
         f"{args.frames} frames (batch 4), {args.dev_seqs} dev, {args.epochs} epochs, "
         f"K={args.k}, median of {args.repeats}"
+        + (
+            f"; architecture grid at {args.arch_frames} frames"
+            if any(n.startswith("arch") for n in results)
+            else ""
+        )
     )
     header = (
         f"| {'variant':10s} | {'strategy':40s} | {'members':>7s} | {'train s':>8s} | "
