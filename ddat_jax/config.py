@@ -121,6 +121,7 @@ def ddat_config(arg: str | None, *, aux: str, name: str) -> ml_collections.Confi
     c.model = ml_collections.ConfigDict()
     c.model.cell = "gru"
     c.model.arch = ((2, 64),)
+    c.model.arch_search = "grid"  # "grid": one padded program (ddat_jax.grid); "sequential".
     c.model.bidirectional = False
     c.model.init_scale = 0.0  # 0 = torch's default init; a > 0 = uniform(-a, a).
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from absl import app, flags, logging
 from ml_collections import config_flags
 
+from ddat_jax import grid
 from ddat_jax import run as run_lib
 
 _CONFIG = config_flags.DEFINE_config_file(
@@ -20,6 +21,9 @@ _WORKDIR = flags.DEFINE_string("workdir", None, "Output folder (default: runs/<c
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    # One XLA device per CPU core, so that grids shard over the cores (no effect on GPU/TPU
+    # runs; a user's XLA_FLAGS device count wins).
+    grid.configure_host_devices()
     config = _CONFIG.value
     workdir = _WORKDIR.value or f"runs/{config.name}"
     logging.info("workdir: %s", workdir)

@@ -104,3 +104,17 @@ def test_fusion_across_modalities_script(smoke_run, tmp_path):
     assert "P_DDAT-RE sum + P_STL" in table.index
     assert table.loc["P_DDAT-RE sum + P_STL", "streams"] == 4
     assert (tmp_path / "fusion" / "table4_fusion_across_modalities.md").is_file()
+
+
+def test_architecture_grid_runs_as_one_program(tmp_path, small_corpus_root):
+    """Several architectures: trained by ddat_jax.grid, the best on dev is kept."""
+    config = load_config("recola_re", "smoke")
+    config.data.root = str(small_corpus_root)
+    config.ddat.systems = ("stl",)
+    config.model.arch = ((1, 8), (2, 16))
+    results = run_lib.run(config, tmp_path)
+    grid = pd.read_csv(tmp_path / "train" / "stl" / "results" / "grid.csv")
+    assert sorted(zip(grid["layers"], grid["units"], strict=True)) == [(1, 8), (2, 16)]
+    best = grid.loc[grid["best_dev_ccc"].idxmax()]
+    assert bool(best["selected"])
+    assert results["dev_ccc"]["STL"] == pytest.approx(best["best_dev_ccc"], abs=1e-6)

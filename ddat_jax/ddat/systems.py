@@ -9,6 +9,7 @@ architecture grid, METHODS.md §1).
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import time
 from collections.abc import Mapping
@@ -132,6 +133,10 @@ def train_system(
     if loss_weights is not None:
         hp_overrides["loss_weights"] = dict(loss_weights)
     hparams = hparams_from_config(config, **hp_overrides)
+    if len(archs) > 1 and None not in archs and config.model.arch_search == "grid":
+        return _train_arch_grid(
+            name, config, batches, data, archs, heads, hparams, workdir, model_fn, t0
+        )
     best = None
     for i, arch in enumerate(archs):
         model = model_fn(arch)
@@ -156,5 +161,34 @@ def train_system(
         model, params, batches, batch_size=int(config.train.eval_batch_size)
     )
     seconds = time.perf_counter() - t0
+    print(f"[{name}] best dev CCC {ccc:.4f} (architecture {arch}), {seconds:.0f} s", flush=True)
+    return TrainedSystem(name, model, params, arch, ccc, outputs, seconds)
+
+
+def _train_arch_grid(name, config, batches, data, archs, heads, hparams, workdir, model_fn, t0):
+    """The architecture grid as one compiled program per shape group (``ddat_jax.grid``)."""
+    from ddat_jax import grid as grid_lib
+
+    cfg = copy.deepcopy(config)
+    with cfg.unlocked():
+        cfg.grid = grid_lib.default_grid_config()
+        cfg.grid.arch = tuple(archs)
+        cfg.hparams.loss_weights = {k: float(v) for k, v in hparams["loss_weights"].items()}
+    print(f"[{name}] architecture grid {list(archs)} as one program", flush=True)
+    table = grid_lib.run_grid(
+        cfg,
+        data,
+        workdir=workdir,
+        build_model_fn=lambda num_layers, hidden_size: model_fn((num_layers, hidden_size)),
+    )
+    best = table.attrs["best"]
+    arch = (int(best["layers"]), int(best["units"]))
+    model = model_fn(arch)
+    params = table.attrs["best_params"]
+    outputs = predict_partitions(
+        model, params, batches, batch_size=int(config.train.eval_batch_size)
+    )
+    seconds = time.perf_counter() - t0
+    ccc = float(best["best_dev_ccc"])
     print(f"[{name}] best dev CCC {ccc:.4f} (architecture {arch}), {seconds:.0f} s", flush=True)
     return TrainedSystem(name, model, params, arch, ccc, outputs, seconds)
