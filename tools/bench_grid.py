@@ -5,7 +5,8 @@ host-device count can differ), trains the same GRU multi-task model (``--layers`
 ``--units``, 88 inputs, heads emotion + uncertainty, MSE, Adam) with the engine of
 ``ddat_jax.train`` on random data (``--train-seqs`` sequences of ``--frames`` frames,
 minibatches of 4, ``--dev-seqs`` dev sequences scored after every epoch) for
-``--epochs`` epochs, and reports the median of ``--repeats`` runs after compilation.
+``--epochs`` epochs, and reports the median of ``--repeats`` runs after compilation and
+one untimed warm-up run.
 
 Variants:
 
@@ -181,6 +182,8 @@ def _child(args):
         return MultiTaskRNN(hidden_size=hidden_size, num_layers=num_layers, heads=heads)
 
     def timed(run):
+        # One untimed run first (page faults, allocator growth), like torch's warm-up.
+        jax.block_until_ready(run())
         times = []
         for _ in range(args.repeats):
             t0 = time.perf_counter()
