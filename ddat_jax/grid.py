@@ -66,6 +66,7 @@ from jax._src import xla_bridge
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from ddat_jax import atomic
 from ddat_jax.models import MultiTaskRNN
 from ddat_jax.models.padded import PaddedMultiTaskRNN, embed_params, extract_params
 from ddat_jax.train import frame_ccc, make_train_fns, predict, prepare_data
@@ -825,10 +826,10 @@ def write_results(result: pd.DataFrame, best: Mapping[str, Any], params: PyTree,
     out.mkdir(parents=True, exist_ok=True)
     table = result.copy()
     table.attrs = {}
-    _atomic_write(out / GRID_CSV, table.to_csv(index=False).encode())
-    _atomic_write(out / GRID_BEST, (json.dumps(dict(best), indent=2) + "\n").encode())
+    atomic.write_bytes(out / GRID_CSV, table.to_csv(index=False).encode())
+    atomic.write_bytes(out / GRID_BEST, (json.dumps(dict(best), indent=2) + "\n").encode())
     host = {k: np.asarray(v) for k, v in _flatten(params).items()}
-    _atomic_write(out / GRID_BEST_PARAMS, serialization.msgpack_serialize(host))
+    atomic.write_bytes(out / GRID_BEST_PARAMS, serialization.msgpack_serialize(host))
 
 
 def load_best_params(workdir: str | Path) -> dict:
@@ -855,12 +856,6 @@ def _flatten(tree: Mapping, prefix: str = "") -> dict[str, Any]:
         else:
             out[name] = v
     return out
-
-
-def _atomic_write(path: Path, payload: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(payload)
-    tmp.replace(path)
 
 
 __all__ = [

@@ -50,7 +50,6 @@ from __future__ import annotations
 import math
 import os
 import re
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import NamedTuple
@@ -58,7 +57,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from ddat_jax import metrics, stats
+from ddat_jax import atomic, metrics, stats
 from ddat_jax.fusion import LinearFusion, fit_dynamic_tuning, fit_linear_fusion
 
 __all__ = [
@@ -725,21 +724,6 @@ def fusion_table(
 # ---------------------------------------------------------------------------------- writing
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
 
 
@@ -840,12 +824,12 @@ def write_table(
         raise ValueError("caption must be a non-empty string")
     out = Path(results_dir)
     csv_path, md_path = out / f"{name}.csv", out / f"{name}.md"
-    _atomic_write_text(csv_path, df.to_csv(index=True, lineterminator="\n"))
+    atomic.write_text(csv_path, df.to_csv(index=True, lineterminator="\n"))
     parts = [f"Table: {caption.strip()}", "", to_markdown(df, formats=formats)]
     legend = df.attrs.get("legend")
     if legend:
         parts += ["", str(legend)]
-    _atomic_write_text(md_path, "\n".join(parts) + "\n")
+    atomic.write_text(md_path, "\n".join(parts) + "\n")
     return csv_path, md_path
 
 
@@ -919,6 +903,6 @@ def write_predictions(
                     }
                 )
                 path = root / slug / p / f"{name}.csv"
-                _atomic_write_text(path, frame.to_csv(index=False, lineterminator="\n"))
+                atomic.write_text(path, frame.to_csv(index=False, lineterminator="\n"))
                 written.append(path)
     return written

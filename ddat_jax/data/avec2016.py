@@ -28,12 +28,13 @@ import io
 import math
 import os
 import re
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from ddat_jax.atomic import write_bytes as _atomic_write
 
 __all__ = [
     "DIMENSIONS",
@@ -408,22 +409,6 @@ def _abbrev(names: Sequence[str], n: int = 4) -> str:
 
 
 # ----------------------------------------------------------------------------------- writing
-
-
-def _atomic_write(path: str | os.PathLike, payload: bytes) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(payload)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 _ARFF_NAME_OK = re.compile(r"^[A-Za-z0-9_.\-\[\]()/:+]+$")
