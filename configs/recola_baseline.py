@@ -1,8 +1,14 @@
 """Baselines of the DDAT paper on RECOLA: single-task GRU (STL) and curriculum learning.
 
+Systems: STL, CL-DNN (2 × 1024 DNN, 5 PU-sorted parts, easy → hard), CL-GRU.
+
 Command (embedded corpus):
     python -m ddat_jax.main --config=configs/recola_baseline.py
     python -m ddat_jax.main --config=configs/recola_baseline.py:smoke
+
+Expected runtime (audio → arousal): about 5 min on a 2-core CPU. Expected results on the
+embedded corpus (audio → arousal, seed 0, test CCC after post-processing): STL ≈ 0.73,
+CL-DNN ≈ 0.72, CL-GRU ≈ 0.72 (the same systems as in the recola_re run).
 """
 
 from ddat_jax.config import ddat_config
