@@ -118,3 +118,21 @@ def test_architecture_grid_runs_as_one_program(tmp_path, small_corpus_root):
     best = grid.loc[grid["best_dev_ccc"].idxmax()]
     assert bool(best["selected"])
     assert results["dev_ccc"]["STL"] == pytest.approx(best["best_dev_ccc"], abs=1e-6)
+
+
+def test_withheld_test_labels_like_avec(tmp_path):
+    """AVEC 2016 ships no test labels: the pipeline trains, predicts test, tests on dev."""
+    from ddat_jax.data import synthetic
+
+    root = synthetic.generate_corpus(
+        tmp_path / "corpus", preset="small", seed=0, withhold_test_labels=True
+    )
+    config = load_config("recola_re", "smoke")
+    config.data.root = str(root)
+    config.ddat.systems = ("stl", "ddat_re_sum")
+    results = run_lib.run(config, tmp_path / "run")
+    t2 = results["tables"]["table2_after_postprocessing"]
+    assert t2["test CCC"].isna().all() and t2["dev CCC"].notna().all()
+    assert t2.loc["DDAT-RE sum", "sig. partition"] == "dev"
+    pred = pd.read_csv(tmp_path / "run" / "predictions" / "stl" / "test" / "test_1.csv")
+    assert pred["prediction"].notna().all() and pred["gold"].isna().all()
