@@ -26,6 +26,7 @@ Systems (rows of the paper's tables):
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Mapping
@@ -165,8 +166,8 @@ def write_stage1(config, workdir: Path, system: TrainedSystem, corpus, batches) 
         print(f"[stage 1] wrote {folder} (config hash {h})", flush=True)
 
 
-def load_stage2_batches(config, workdir: Path, system: str, corpus) -> tuple[dict, dict]:
-    """Reads a stage-1 folder for a stage-2 system; returns (batches, difficulty).
+def load_stage2_batches(config, workdir: Path, system: str, corpus) -> dict:
+    """Reads a stage-1 folder for a stage-2 system; returns partition → ``to_batch`` dict.
 
     The difficulty columns are standardised with train statistics (the features ``x``
     already are), so that stage 2 sees inputs on one scale.
@@ -186,7 +187,7 @@ def load_stage2_batches(config, workdir: Path, system: str, corpus) -> tuple[dic
     train_d = np.concatenate([a[:, n_feat:] for a in arrays["train"].values()], axis=0)
     mean, std = train_d.mean(0), train_d.std(0)
     std = np.where(std > 1e-12, std, 1.0)
-    batches, diff = {}, {}
+    batches = {}
     for part, recs in corpus.partitions.items():
         if part not in arrays:
             raise artifacts.ManifestError(f"stage-1 folder {variant} has no partition {part!r}")
@@ -203,19 +204,10 @@ def load_stage2_batches(config, workdir: Path, system: str, corpus) -> tuple[dic
                     f"the corpus {rec.num_frames}"
                 )
             dcols = (a[:, n_feat:] - mean) / std
-            diff.setdefault(part, []).append(a[:, n_feat:])
-            new_recs.append(
-                type(rec)(
-                    name=rec.name,
-                    times=rec.times,
-                    features=np.concatenate([a[:, :n_feat], dcols], axis=1).astype(np.float32),
-                    gold=rec.gold,
-                    ratings=rec.ratings,
-                    pu=rec.pu,
-                )
-            )
+            x_d = np.concatenate([a[:, :n_feat], dcols], axis=1).astype(np.float32)
+            new_recs.append(dataclasses.replace(rec, features=x_d))
         batches[part] = preprocess.to_batch(new_recs)
-    return batches, diff
+    return batches
 
 
 # ------------------------------------------------------------------------- evaluation
@@ -355,9 +347,8 @@ def run_ddat(config, workdir: str | Path, corpus) -> dict:
         write_stage1(config, workdir, trained[s1], corpus, batches)
 
     # Stage 2: reads only what stage 1 wrote.
-    stage2_difficulty = {}
     for s2 in (n for n in names if n in STAGE2):
-        b2, stage2_difficulty[s2] = load_stage2_batches(config, workdir, s2, corpus)
+        b2 = load_stage2_batches(config, workdir, s2, corpus)
         trained[s2] = train_system(
             s2,
             config,
@@ -377,13 +368,13 @@ def run_ddat(config, workdir: str | Path, corpus) -> dict:
 
     # Keep only the systems asked for in the tables (stage-1 models may be implicit).
     table_systems = {n: trained[n] for n in ALL_SYSTEMS if n in trained and n in names}
-    results = _report(config, workdir, table_systems, corpus, stage2_difficulty, trained)
+    results = _report(config, workdir, table_systems, corpus, trained)
     results["seconds"] = time.perf_counter() - t_start
     print(f"DDAT experiment done in {results['seconds']:.0f} s; results in {workdir}", flush=True)
     return results
 
 
-def _report(config, workdir, systems, corpus, stage2_difficulty, trained) -> dict:
+def _report(config, workdir, systems, corpus, trained) -> dict:
     assembled = assemble_predictions(config, systems, corpus)
     preds = assembled["systems"]
     comp = comparisons_for(tuple(systems))
