@@ -11,6 +11,7 @@ from pathlib import Path
 
 from absl import logging
 
+from ddat_jax import atomic
 from ddat_jax.data import prepare
 from ddat_jax.ddat import pipeline
 
@@ -19,10 +20,9 @@ METHODS = {"ddat": pipeline.run_ddat}
 
 def write_config(config, workdir: Path) -> None:
     """Writes ``workdir/config.json`` (the resolved config, for the record)."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    tmp = workdir / "config.json.tmp"
-    tmp.write_text(config.to_json_best_effort(indent=2, sort_keys=True) + "\n")
-    tmp.replace(workdir / "config.json")
+    atomic.write_text(
+        workdir / "config.json", config.to_json_best_effort(indent=2, sort_keys=True) + "\n"
+    )
 
 
 def run(config, workdir: str | Path) -> dict:
