@@ -12,6 +12,9 @@ Variants:
   (what one would write naively).
 * ``torch``: ``torch.nn.GRU`` + ``nn.Linear`` with ``torch.optim.Adam``,
   ``torch.set_num_threads(--torch-threads)``, default 2 (only if torch is importable).
+* ``predict``: the forward pass alone of ``custom`` (what dev evaluation and
+  :func:`ddat_jax.train.predict` run; it has no residuals to store, so its scan body
+  differs from the training forward).
 * ``custom_k`` / ``autodiff_k``: ``--members`` models (default 21) trained in one
   program, ``jax.vmap`` over parameters and optimizer states (a hyper-parameter grid).
 
@@ -58,7 +61,7 @@ def parse_args(argv=None):
     p.add_argument("--repeats", type=int, default=7, help="timed steps per variant (>= 5)")
     p.add_argument(
         "--variants",
-        default="custom,autodiff,flax_gru,torch,custom_k,autodiff_k",
+        default="custom,predict,autodiff,flax_gru,torch,custom_k,autodiff_k",
         help="comma-separated subset of the variants",
     )
     p.add_argument("--torch-threads", type=int, default=2, help="torch.set_num_threads (2)")
@@ -132,6 +135,18 @@ def bench_jax(impl, args, x, y, members=None):
     return _time(step, state, args.repeats)
 
 
+def bench_predict(args, x):
+    model = GRUHead(hidden=args.hidden, layers=args.layers, impl="custom")
+    params = jax.jit(model.init)(jax.random.key(0), x[:, :2])
+    fwd = jax.jit(model.apply)
+
+    def step(params, x):
+        fwd(params, x).block_until_ready()
+        return params, x
+
+    return _time(step, (params, x), args.repeats)
+
+
 def bench_torch(args, x, y):
     import torch
 
@@ -177,6 +192,8 @@ def main(argv=None):
             compile_s, times = bench_torch(args, x, y)
         elif name.endswith("_k"):
             compile_s, times = bench_jax(name[:-2], args, x, y, members=args.members)
+        elif name == "predict":
+            compile_s, times = bench_predict(args, x)
         elif name in ("custom", "autodiff", "flax_gru"):
             compile_s, times = bench_jax(name, args, x, y)
         else:
