@@ -16,6 +16,7 @@ from ddat_jax.models import (
     MultiTaskRNN,
     build_model,
     expected_rnn_shapes,
+    resolve_gate_layout,
     reverse_padded,
     rnn_apply,
 )
@@ -134,6 +135,42 @@ def test_outputs_match_numpy_reference_with_padding(cell, num_layers, bidirectio
         )
         np.testing.assert_allclose(y[b, :length], ref, atol=1e-5, rtol=0)
         np.testing.assert_array_equal(y[b, length:], 0.0)
+
+
+@pytest.mark.parametrize("gate_layout", ["fused", "per_gate"])
+def test_gru_gate_layouts_match_numpy_and_finite_differences(gate_layout):
+    # "auto" picks per_gate on CPU and fused on GPU/TPU: both must be right everywhere.
+    _, params = _init("gru", 2, False, seed=4)
+    x = _inputs(5)
+    lengths = [T, 6, 2]
+    mask = jnp.asarray(_mask(lengths))
+    for backward in ("custom", "autodiff"):
+        y = jax.jit(
+            functools.partial(
+                rnn_apply, cell="gru", num_layers=2, backward=backward, gate_layout=gate_layout
+            )
+        )(params, jnp.asarray(x), mask)
+        for b, length in enumerate(lengths):
+            ref = np_rnn(params, x[b, :length], cell="gru", num_layers=2, bidirectional=False)
+            np.testing.assert_allclose(np.asarray(y)[b, :length], ref, atol=1e-5, rtol=0)
+    with jax.enable_x64(True):
+        p64 = jax.tree.map(lambda a: jnp.asarray(a, jnp.float64), params)
+        x64 = jnp.asarray(x[:, :6], jnp.float64)
+        m64 = jnp.asarray(_mask([6, 4, 1], 6))
+
+        def f(p, x):
+            return rnn_apply(p, x, m64, cell="gru", num_layers=2, gate_layout=gate_layout)
+
+        check_grads(jax.jit(f), (p64, x64), order=1, modes=["rev"], atol=1e-6, rtol=1e-6)
+
+
+def test_resolve_gate_layout():
+    assert resolve_gate_layout("auto", "cpu") == "per_gate"
+    assert resolve_gate_layout("auto", "gpu") == "fused"
+    assert resolve_gate_layout("auto", "tpu") == "fused"
+    assert resolve_gate_layout("fused", "cpu") == "fused"
+    with pytest.raises(ValueError, match="gate_layout"):
+        resolve_gate_layout("interleaved")
 
 
 @pytest.mark.parametrize("cell", ["lstm", pytest.param("gru", marks=pytest.mark.slow)])

@@ -11,6 +11,13 @@ one untimed warm-up run.
 Variants:
 
 * ``one``: one config (``jax.jit(train)``).
+* ``one_1core`` (CPU): ``one`` pinned to a single core. ``one_1core / one`` is how much
+  one training already gains from the other cores (XLA runs the big non-recurrent
+  matmuls multi-threaded); a grid cannot do better than every core busy with one
+  member each, so ``one_1core / (cores × one)`` is about the lowest ``grid / loop``
+  this machine allows (``lax.map`` inside one program saves a little more, see
+  ``grid_map / loop``), and ``grid / (K × one_1core / cores)`` near or below 1 says the
+  grid keeps every core busy.
 * ``loop``: the K configs (``w_E`` grid ``0, 0.1, …``) one after another, a Python loop
   over the same compiled ``train``.
 * ``grid``: the K configs as one program with ``--strategy`` (default ``auto``: ``map``
@@ -142,6 +149,8 @@ def _config(args):
 
 def _child(args):
     name = args.variant
+    if name == "one_1core":
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     if name in ("grid", "arch_all", "arch_depth"):
         from ddat_jax.grid import configure_host_devices
 
@@ -191,12 +200,13 @@ def _child(args):
             times.append(time.perf_counter() - t0)
         return statistics.median(times), times
 
-    if name in ("one", "loop", "grid", "grid_vmap", "grid_map"):
-        idx = np.arange(1 if name == "one" else len(table))
+    if name in ("one", "one_1core", "loop", "grid", "grid_vmap", "grid_map"):
+        idx = np.arange(1 if name.startswith("one") else len(table))
         per = {"hparams": take(hparams, idx), "key_data": key_data[idx]}
         member_fn, arrays, _ = G.make_member_train(cfg, data, build())
         strategy = {
             "one": "loop",
+            "one_1core": "loop",
             "loop": "loop",
             "grid": args.strategy,
             "grid_vmap": "vmap",
@@ -371,7 +381,7 @@ def main(argv=None):
         have_torch = False
     variants = ["one", "loop", "grid"]
     if backend == "cpu":
-        variants += ["grid_map", "grid_vmap"]
+        variants += ["grid_map", "grid_vmap", "one_1core"]
     if have_torch:
         variants.append("torch")
     if args.arch == "on" or (args.arch == "auto" and backend != "cpu"):
@@ -398,6 +408,7 @@ def main(argv=None):
     ratios = {
         "grid / loop (K configs)": ratio("grid", "loop"),
         "grid / one": ratio("grid", "one"),
+        "one_1core / one (gain of one config from all cores)": ratio("one_1core", "one"),
         "grid_map / loop": ratio("grid_map", "loop"),
         "grid_vmap / loop": ratio("grid_vmap", "loop"),
         "torch / one (speed-up of JAX over torch)": ratio("torch", "one"),
@@ -405,6 +416,16 @@ def main(argv=None):
         "arch_depth / arch_all": ratio("arch_depth", "arch_all"),
         "arch_loop / arch_depth": ratio("arch_loop", "arch_depth"),
     }
+    gain = ratio("one_1core", "one")
+    if gain is not None:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+        name = f"grid / loop if {cores} cores ran one member each (one_1core / ({cores} x one))"
+        ratios[name] = gain / cores
+        if "grid" in ok:
+            ideal = ok["grid"]["members"] * ok["one_1core"]["run_s"] / cores
+            ratios[f"grid / (K x one_1core / {cores} cores) (<= 1: every core busy)"] = (
+                ok["grid"]["run_s"] / ideal
+            )
     mem = {}
     if "one" in ok:
         for name in ("grid", "grid_map", "grid_vmap", "loop"):
