@@ -11,7 +11,7 @@ Other modality / dimension, every table row, and the smoke variant (small corpus
 Real AVEC 2016 copy:
     python -m ddat_jax.main --config=configs/recola_re.py --config.data.root=/path/to/AVEC2016
 
-Expected runtime (audio → arousal, GRU 2 × 64): about 11 min on a 2-core CPU (plus about 45 s to
+Expected runtime (audio → arousal, GRU 2 × 64): 8–11 min on a 2-core CPU (plus about 45 s to
 generate the embedded corpus on first use); the four GRU systems of 30 epochs in 3.5 min on an
 H100. Smoke: about a minute on a 2-core CPU, mostly compilation.
 

@@ -26,8 +26,8 @@ Execution strategies (``grid.strategy``), per device:
 * ``"chunked"``: ``lax.map(..., batch_size=grid.chunk_size)`` — vmap over chunks of
   members, map over chunks (bounds the memory of a vmap).
 * ``"loop"``: a Python loop over members of one jitted ``train`` (the reference).
-* ``"auto"`` (default): ``"map"`` on CPU, ``"vmap"`` on GPU/TPU (see
-  ``docs/grids_section.md`` for the measurements behind it).
+* ``"auto"`` (default): ``"map"`` on CPU, ``"vmap"`` on GPU/TPU (the README's
+  section "Execution strategy per backend" has the measurements behind it).
 
 Sharding: with more than one device (``grid.shard``), the member axis is split over a
 1-D ``Mesh`` of all devices (``jax.shard_map``; members padded to a multiple of the

@@ -286,6 +286,24 @@ def _gru_fwd(gi, w_hh, b_hh, mask, unroll, gate_layout):
     return hs * mask, (hs, r, z, n, ghn, w_hh, mask)
 
 
+def _gru_step_cotangents(dh, inp):
+    """One reverse step of the GRU: gate pre-activation cotangents.
+
+    Returns ``(dh_direct, da_r, da_z, da_n, dghn)``: the previous state's cotangent
+    except the ``W_hh`` path, and the cotangents of the ``r``/``z``/``n`` input
+    pre-activations and of ``ghn = W_hn h + b_hn``, each ``[batch, hidden]``.
+    """
+    d_out, m, h_p, r_t, z_t, n_t, ghn_t = inp
+    # Cotangent of the candidate state h'_t: it reaches both the output and the
+    # carried state only on real frames.
+    dh_new = m * (d_out + dh)
+    da_z = dh_new * (h_p - n_t) * z_t * (1.0 - z_t)
+    da_n = dh_new * (1.0 - z_t) * (1.0 - n_t * n_t)
+    dghn = da_n * r_t
+    da_r = dghn * ghn_t * (1.0 - r_t)
+    return (1.0 - m) * dh + dh_new * z_t, da_r, da_z, da_n, dghn
+
+
 def _gru_bwd(unroll, gate_layout, res, d_hs):
     hs, r, z, n, ghn, w_hh, mask = res
     h_prev = _shift_states(hs)
@@ -295,14 +313,8 @@ def _gru_bwd(unroll, gate_layout, res, d_hs):
         w_r, w_z, w_n = jnp.split(w_hh, 3, axis=0)
 
         def body_per_gate(dh, inp):
-            d_out, m, h_p, r_t, z_t, n_t, ghn_t = inp
-            dh_new = m * (d_out + dh)
-            dn = dh_new * (1.0 - z_t)
-            da_z = dh_new * (h_p - n_t) * z_t * (1.0 - z_t)
-            da_n = dn * (1.0 - n_t * n_t)
-            dghn = da_n * r_t
-            da_r = dghn * ghn_t * (1.0 - r_t)
-            dh_p = (1.0 - m) * dh + dh_new * z_t + da_r @ w_r + da_z @ w_z + dghn @ w_n
+            dh_direct, da_r, da_z, da_n, dghn = _gru_step_cotangents(dh, inp)
+            dh_p = dh_direct + da_r @ w_r + da_z @ w_z + dghn @ w_n
             return dh_p, (da_r, da_z, da_n, dghn)
 
         _, (da_r, da_z, da_n, dghn) = jax.lax.scan(
@@ -312,21 +324,13 @@ def _gru_bwd(unroll, gate_layout, res, d_hs):
         dgh = jnp.concatenate([da_r, da_z, dghn], axis=-1)
     else:
 
-        def body(dh, inp):
-            d_out, m, h_p, r_t, z_t, n_t, ghn_t = inp
-            # Cotangent of the candidate state h'_t: it reaches both the output and the
-            # carried state only on real frames.
-            dh_new = m * (d_out + dh)
-            dn = dh_new * (1.0 - z_t)
-            da_z = dh_new * (h_p - n_t) * z_t * (1.0 - z_t)
-            da_n = dn * (1.0 - n_t * n_t)
-            da_r = da_n * ghn_t * r_t * (1.0 - r_t)
-            dgh = jnp.concatenate([da_r, da_z, da_n * r_t], axis=-1)
-            dh_p = (1.0 - m) * dh + dh_new * z_t + dgh @ w_hh
+        def body_fused(dh, inp):
+            dh_direct, da_r, da_z, da_n, dghn = _gru_step_cotangents(dh, inp)
+            dgh = jnp.concatenate([da_r, da_z, dghn], axis=-1)
             dgi = jnp.concatenate([da_r, da_z, da_n], axis=-1)
-            return dh_p, (dgi, dgh)
+            return dh_direct + dgh @ w_hh, (dgi, dgh)
 
-        _, (dgi, dgh) = jax.lax.scan(body, dh0, scan_inputs, reverse=True, unroll=unroll)
+        _, (dgi, dgh) = jax.lax.scan(body_fused, dh0, scan_inputs, reverse=True, unroll=unroll)
     d_w_hh = jnp.einsum("tbg,tbh->gh", dgh, h_prev)
     d_b_hh = jnp.sum(dgh, axis=(0, 1))
     return dgi, d_w_hh, d_b_hh, jnp.zeros_like(mask)

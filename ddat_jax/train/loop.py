@@ -44,6 +44,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 from absl import logging
 
+from ddat_jax import atomic
 from ddat_jax.train.config import NONFINITE_POLICIES, train_section
 from ddat_jax.train.engine import make_train_fns
 
@@ -266,13 +267,11 @@ def _drive(
 
     workdir = Path(workdir).absolute()
     workdir.mkdir(parents=True, exist_ok=True)
-    tmp = workdir / (CONFIG_FILE + ".tmp")
     if hasattr(config, "to_json_best_effort"):
         text = config.to_json_best_effort(indent=2, sort_keys=True)
     else:
         text = json.dumps(config, indent=2, sort_keys=True, default=str)
-    tmp.write_text(text + "\n")
-    tmp.replace(workdir / CONFIG_FILE)
+    atomic.write_text(workdir / CONFIG_FILE, text + "\n")
 
     manager = ocp.CheckpointManager(
         workdir / CHECKPOINT_DIR,
