@@ -419,8 +419,8 @@ def main(argv=None):
     gain = ratio("one_1core", "one")
     if gain is not None:
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
-        name = f"grid / loop if {cores} cores ran one member each (one_1core / ({cores} x one))"
-        ratios[name] = gain / cores
+        label = f"grid / loop if {cores} cores ran one member each (one_1core / ({cores} x one))"
+        ratios[label] = gain / cores
         if "grid" in ok:
             ideal = ok["grid"]["members"] * ok["one_1core"]["run_s"] / cores
             ratios[f"grid / (K x one_1core / {cores} cores) (<= 1: every core busy)"] = (

@@ -127,11 +127,6 @@ def resolve_gate_layout(gate_layout: str = "auto", backend: str | None = None) -
     return "per_gate" if (backend or jax.default_backend()) == "cpu" else "fused"
 
 
-def _gates(a: Array, n: int) -> tuple[Array, ...]:
-    """Splits the last axis of ``a`` (``[..., n * hidden]``, torch order) into ``n`` gates."""
-    return tuple(jnp.split(a, n, axis=-1))
-
-
 def gru_step(h: Array, gi: Array, w_hh_t: Array, b_hh: Array) -> tuple[Array, tuple]:
     """One GRU step.
 
@@ -221,8 +216,8 @@ def _gru_scan(gi, w_hh, b_hh, mask, unroll, per_gate):
     if per_gate:
         step = gru_step_per_gate
         w_hh_t = tuple(w.T for w in jnp.split(w_hh, 3, axis=0))
-        b = _gates(b_hh, 3)
-        xs = _gates(gi, 3)
+        b = tuple(jnp.split(b_hh, 3))
+        xs = tuple(jnp.split(gi, 3, axis=-1))
     else:
         step, w_hh_t, b, xs = gru_step, w_hh.T, b_hh, gi
 
@@ -259,7 +254,6 @@ def _shift_states(states: Array) -> Array:
     return jnp.concatenate([jnp.zeros_like(states[:1]), states[:-1]], axis=0)
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(4, 5))
 def gru_recurrence(
     gi: Array, w_hh: Array, b_hh: Array, mask: Array, unroll: int = 1, gate_layout: str = "auto"
 ) -> Array:
@@ -277,11 +271,15 @@ def gru_recurrence(
       Hidden states ``[time, batch, hidden]``, zero on padded frames.
     """
     per_gate = resolve_gate_layout(gate_layout) == "per_gate"
+    return _gru_recurrence(gi, w_hh, b_hh, mask, unroll, per_gate)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(4, 5))
+def _gru_recurrence(gi, w_hh, b_hh, mask, unroll, per_gate):
     return _gru_scan(gi, w_hh, b_hh, mask, unroll, per_gate)[0] * mask
 
 
-def _gru_fwd(gi, w_hh, b_hh, mask, unroll, gate_layout):
-    per_gate = resolve_gate_layout(gate_layout) == "per_gate"
+def _gru_fwd(gi, w_hh, b_hh, mask, unroll, per_gate):
     hs, (r, z, n, ghn) = _gru_scan(gi, w_hh, b_hh, mask, unroll, per_gate)
     return hs * mask, (hs, r, z, n, ghn, w_hh, mask)
 
@@ -304,12 +302,12 @@ def _gru_step_cotangents(dh, inp):
     return (1.0 - m) * dh + dh_new * z_t, da_r, da_z, da_n, dghn
 
 
-def _gru_bwd(unroll, gate_layout, res, d_hs):
+def _gru_bwd(unroll, per_gate, res, d_hs):
     hs, r, z, n, ghn, w_hh, mask = res
     h_prev = _shift_states(hs)
     scan_inputs = (d_hs, mask, h_prev, r, z, n, ghn)
     dh0 = jnp.zeros_like(hs[0])
-    if resolve_gate_layout(gate_layout) == "per_gate":
+    if per_gate:
         w_r, w_z, w_n = jnp.split(w_hh, 3, axis=0)
 
         def body_per_gate(dh, inp):
@@ -336,7 +334,7 @@ def _gru_bwd(unroll, gate_layout, res, d_hs):
     return dgi, d_w_hh, d_b_hh, jnp.zeros_like(mask)
 
 
-gru_recurrence.defvjp(_gru_fwd, _gru_bwd)
+_gru_recurrence.defvjp(_gru_fwd, _gru_bwd)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(4,))
@@ -396,10 +394,10 @@ lstm_recurrence.defvjp(_lstm_fwd, _lstm_bwd)
 
 
 def _recurrence(cell, backward, gi, w_hh, b_hh, mask, unroll, gate_layout):
+    per_gate = resolve_gate_layout(gate_layout) == "per_gate"
     if cell == "gru":
         if backward == "custom":
-            return gru_recurrence(gi, w_hh, b_hh, mask, unroll, gate_layout)
-        per_gate = resolve_gate_layout(gate_layout) == "per_gate"
+            return _gru_recurrence(gi, w_hh, b_hh, mask, unroll, per_gate)
         return _gru_scan(gi, w_hh, b_hh, mask, unroll, per_gate)[0] * mask
     if backward == "custom":
         return lstm_recurrence(gi, w_hh, b_hh, mask, unroll)
