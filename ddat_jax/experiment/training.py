@@ -1,0 +1,158 @@
+"""The standard training of one system: architectures × seeds, best on dev, predictions.
+
+Members are every ``(architecture, seed)`` pair of a :class:`~ddat_jax.experiment.systems.Job`.
+The seeds of one architecture share one program (the engine's multi-member driver runs
+them with the backend's strategy); member ``s`` of a system uses
+``member_keys(system_key, seeds)[s]`` for every architecture (common random numbers), so a
+system's randomness is a function of its name and seed alone, whatever else the run trains.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+import pandas as pd
+
+from ddat_jax import train as train_lib
+from ddat_jax.experiment.systems import Job, Trained
+
+
+def arch_tag(arch) -> str:
+    """Folder name of an architecture: ``"2x64"``, or ``"default"`` for ``None``."""
+    return "default" if arch is None else "x".join(str(int(a)) for a in arch)
+
+
+def member_hparams(job: Job, members: int) -> dict[str, Any]:
+    """The engine's hparams pytree with a leading member axis ``[members]``."""
+    hp = job.settings.hparams
+    full = lambda v: np.full((members,), float(v), np.float32)
+    return {
+        "learning_rate": full(hp["learning_rate"]),
+        "noise_std": full(hp["noise_std"]),
+        "l2": full(hp["l2"]),
+        "loss_weights": {str(k): full(v) for k, v in job.loss_weights.items()},
+    }
+
+
+def unpad(outputs: Mapping[str, Any], lengths: np.ndarray) -> dict[str, list[np.ndarray]]:
+    """``{name: [N, T, ...]}`` → ``{name: [T_i, ...] per recording}`` (padding cut off)."""
+    host = jax.device_get(outputs)
+    return {k: [np.asarray(v[i, :n]) for i, n in enumerate(lengths)] for k, v in host.items()}
+
+
+def predict_all(model, params, job: Job, device) -> dict[str, dict[str, list[np.ndarray]]]:
+    """Outputs of ``model`` for every partition of the job, per recording."""
+    bs = int(job.settings.train["eval_batch_size"])
+    fn = jax.jit(lambda p, x, m: train_lib.predict(model, p, x, m, bs))
+    out = {}
+    with jax.default_device(device):
+        for part, d in job.data.items():
+            out[part] = unpad(fn(params, d["inputs"], d["mask"]), job.lengths[part])
+    return out
+
+
+def _take(tree, i: int):
+    return jax.tree.map(lambda a: np.asarray(a)[i], tree)
+
+
+def select_member(members: pd.DataFrame, select: str) -> int:
+    """Row index of the kept member: ``best_member``, or ``mean_over_seeds`` (best
+    architecture by its mean dev score over seeds, then its best seed). Non-finite
+    scores never win."""
+    score = members["best_dev_score"].where(np.isfinite(members["best_dev_score"]), -np.inf)
+    if select == "best_member":
+        return int(np.argmax(score.to_numpy()))
+    if select != "mean_over_seeds":
+        raise ValueError(f"unknown selection {select!r}; valid: ['best_member', 'mean_over_seeds']")
+    means = score.groupby(members["arch"], sort=False).mean()
+    arch = means.index[int(np.argmax(means.to_numpy()))]
+    rows = np.flatnonzero((members["arch"] == arch).to_numpy())
+    return int(rows[int(np.argmax(score.to_numpy()[rows]))])
+
+
+def train_job(
+    name: str,
+    label: str,
+    job: Job,
+    *,
+    key: jax.Array,
+    workdir: Path,
+    device: Any,
+    progress=None,
+) -> Trained:
+    """Trains every member of ``job``, keeps the best on dev and predicts every partition.
+
+    Args:
+      name: system key; label: its row label (prefix of progress lines).
+      job: the training problem.
+      key: the system's PRNG key (``ddat_jax.train.system_key(seed, name)``).
+      workdir: the system's folder (``<arch>/`` per architecture: metrics, checkpoints).
+      device: the device every program of this system runs on.
+      progress: ``line -> None`` for progress lines (default: print).
+
+    Returns:
+      The :class:`Trained` system.
+    """
+    t0 = time.perf_counter()
+    seeds = int(job.settings.seeds)
+    keys = train_lib.member_keys(key, seeds)
+    train_data = {p: job.data[p] for p in ("train", "dev")}
+    rows, params_of, models = [], [], {}
+    for arch in job.archs:
+        model = job.model_fn(arch)
+        models[arch_tag(arch)] = model
+        spec = train_lib.train_spec_from_config(job.settings.train, model, job.objective)
+        result = train_lib.fit(
+            spec,
+            train_data,
+            member_hparams(job, seeds),
+            keys,
+            workdir=workdir / arch_tag(arch),
+            options=train_lib.run_options_from_config(
+                job.settings.train,
+                strategy=job.settings.strategy,
+                chunk_size=job.settings.chunk_size,
+                devices=(device,),
+                label=f"{label} {arch_tag(arch)}",
+            ),
+            init_params=job.init_params,
+            progress=progress,
+        )
+        for s in range(seeds):
+            rows.append(
+                {
+                    "arch": arch_tag(arch),
+                    "seed": s,
+                    "best_dev_score": float(np.asarray(result.best_score)[s]),
+                    "best_epoch": int(np.asarray(result.best_epoch)[s]),
+                    "stopped_epoch": int(np.asarray(result.stopped_epoch)[s]),
+                }
+            )
+            params_of.append((arch, _take(result.best_params, s)))
+    members = pd.DataFrame(rows)
+    kept = select_member(members, job.settings.select)
+    members["selected"] = np.arange(len(members)) == kept
+    arch, params = params_of[kept]
+    model = models[arch_tag(arch)]
+    outputs = predict_all(model, params, job, device)
+    seed_outputs = ()
+    if seeds > 1:
+        same = [p for a, p in params_of if arch_tag(a) == arch_tag(arch)]
+        seed_outputs = tuple(predict_all(model, p, job, device) for p in same)
+    return Trained(
+        name=name,
+        label=label,
+        model=model,
+        params=params,
+        arch=arch,
+        dev_score=float(members["best_dev_score"].iloc[kept]),
+        outputs=outputs,
+        seconds=time.perf_counter() - t0,
+        members=members,
+        seed_outputs=seed_outputs,
+    )
