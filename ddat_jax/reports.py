@@ -49,7 +49,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import NamedTuple
@@ -58,6 +57,7 @@ import numpy as np
 import pandas as pd
 
 from ddat_jax import atomic, metrics, stats
+from ddat_jax.evaluation.io import check_file_stem, slugify, to_markdown, write_table
 from ddat_jax.fusion import LinearFusion, fit_dynamic_tuning, fit_linear_fusion
 
 __all__ = [
@@ -724,127 +724,8 @@ def fusion_table(
 # ---------------------------------------------------------------------------------- writing
 
 
-_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
-
-
-def _check_file_stem(name: str, what: str) -> str:
-    name = str(name)
-    if not _SAFE_NAME.match(name) or name in (".", ".."):
-        raise ValueError(
-            f"{what} {name!r} must be a plain file name (letters, digits, '.', '_', '+', '-'; "
-            "no path separators or spaces)"
-        )
-    return name
-
-
-def _fmt_cell(value, spec: str | None) -> str:
-    if value is None:
-        return ""
-    if value is pd.NA:
-        return "n/a"
-    if isinstance(value, float | np.floating):
-        if math.isnan(value):
-            return "n/a"
-        if spec and spec.endswith("d") and float(value).is_integer():
-            return format(int(value), spec)
-        if spec and spec.endswith("d"):
-            spec = ".4g"  # an integer format on a fractional value: do not raise
-        return format(float(value), spec or ".4g")
-    if isinstance(value, int | np.integer) and not isinstance(value, bool) and spec:
-        return format(int(value), spec)
-    text = str(value)
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
-def to_markdown(df: pd.DataFrame, *, formats: Mapping[str, str] | None = None) -> str:
-    """Renders ``df`` (with its index) as a GitHub pipe table; NaN shows as ``n/a``.
-
-    Args:
-      df: the table.
-      formats: column → ``format`` spec (e.g. ``".3f"``); defaults to
-        ``df.attrs["formats"]``, and ``".4g"`` for other float columns.
-
-    Returns:
-      The Markdown table (no trailing newline).
-    """
-    fmts = {**df.attrs.get("formats", {}), **(formats or {})}
-    header = [str(df.index.name or "")] + [str(c) for c in df.columns]
-    lines = [
-        "| " + " | ".join(h.replace("|", "\\|") for h in header) + " |",
-        "|"
-        + "|".join(
-            [":---"]
-            + [("---:" if pd.api.types.is_numeric_dtype(df[c]) else ":---") for c in df.columns]
-        )
-        + "|",
-    ]
-    for idx, rec in zip(df.index, df.itertuples(index=False), strict=True):
-        cells = [_fmt_cell(idx, None)] + [
-            _fmt_cell(v, fmts.get(c)) for c, v in zip(df.columns, rec, strict=True)
-        ]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
-def write_table(
-    df: pd.DataFrame,
-    results_dir: str | os.PathLike,
-    name: str,
-    *,
-    caption: str,
-    formats: Mapping[str, str] | None = None,
-) -> tuple[Path, Path]:
-    """Writes ``<results_dir>/<name>.csv`` and ``<name>.md`` atomically.
-
-    The CSV holds full-precision numbers with the index as first column (read it back
-    with ``pandas.read_csv(path, index_col=0)``; NaN is an empty cell). The Markdown file
-    is the caption (``Table: …``, pandoc's caption syntax), the table (:func:`to_markdown`;
-    numbers rounded, NaN as ``n/a``) and the table's legend (``df.attrs["legend"]``: CCC
-    aggregation, tests, marks).
-
-    Args:
-      df: a table from :func:`results_table`, :func:`difficulty_analysis`,
-        :func:`fusion_table` (``.table``) or any DataFrame.
-      results_dir: output folder (created if missing).
-      name: file stem, e.g. ``"table1_arousal_audio"``.
-      caption: the table's title/caption (what, which dimension, feature set).
-      formats: column → format spec overriding ``df.attrs["formats"]`` in the Markdown.
-
-    Returns:
-      ``(csv_path, md_path)``.
-
-    Raises:
-      ValueError: if ``name`` is not a plain file name, ``caption`` is empty or ``df`` is
-        not a DataFrame.
-    """
-    if not isinstance(df, pd.DataFrame):
-        raise ValueError(f"df must be a pandas DataFrame, got {type(df).__name__}")
-    name = _check_file_stem(name, "table name")
-    if not isinstance(caption, str) or not caption.strip():
-        raise ValueError("caption must be a non-empty string")
-    out = Path(results_dir)
-    csv_path, md_path = out / f"{name}.csv", out / f"{name}.md"
-    atomic.write_text(csv_path, df.to_csv(index=True, lineterminator="\n"))
-    parts = [f"Table: {caption.strip()}", "", to_markdown(df, formats=formats)]
-    legend = df.attrs.get("legend")
-    if legend:
-        parts += ["", str(legend)]
-    atomic.write_text(md_path, "\n".join(parts) + "\n")
-    return csv_path, md_path
-
-
-def slugify(label: str) -> str:
-    """File-system slug of a system label: ``"DDAT-RE vector"`` → ``"ddat-re-vector"``.
-
-    Lower case; every run of characters other than ``[a-z0-9._+]`` becomes ``-``.
-
-    Raises:
-      ValueError: if nothing is left.
-    """
-    slug = re.sub(r"[^a-z0-9._+]+", "-", str(label).lower()).strip("-.")
-    if not slug:
-        raise ValueError(f"system label {label!r} has no characters usable in a folder name")
-    return slug
+# One copy of the writers: the evaluation layer's (identical output).
+_check_file_stem = check_file_stem
 
 
 def write_predictions(

@@ -1,4 +1,4 @@
-"""Tests for ddat_jax.figures: PNGs are written, readable, non-blank and validated."""
+"""Tests for ddat_jax.evaluation.figures: PNGs are written, readable, non-blank, validated."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from matplotlib import image as mpimg
 
-from ddat_jax import figures
+from ddat_jax.evaluation import figures
+from ddat_jax.predictions import Predictions
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 T = 400
@@ -106,7 +107,7 @@ def test_figures_leave_pyplot_and_backend_alone(tmp_path):
     code = (
         "import sys, numpy as np, matplotlib\n"
         "before = matplotlib.rcParams._get('backend')\n"
-        "from ddat_jax import figures\n"
+        "from ddat_jax.evaluation import figures\n"
         "t = np.arange(10) * 0.04\n"
         f"figures.plot_predictions({str(tmp_path / 'x.png')!r}, t, t, {{'a': t}}, title='x')\n"
         "assert 'matplotlib.pyplot' not in sys.modules\n"
@@ -114,3 +115,58 @@ def test_figures_leave_pyplot_and_backend_alone(tmp_path):
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
     assert (tmp_path / "x.png").stat().st_size > 0
+
+
+def test_legacy_module_reexports():
+    from ddat_jax import figures as legacy
+
+    assert legacy.plot_predictions is figures.plot_predictions
+    assert legacy.plot_difficulty is figures.plot_difficulty
+
+
+def small_predictions(rng, test_labels=False):
+    gold = [np.cumsum(rng.standard_normal(n)) * 0.05 for n in (120, 90)]
+
+    def system(noise, extras):
+        parts = {}
+        for p in ("dev", "test"):
+            parts[p] = {
+                "names": [f"{p}_1", f"{p}_2"],
+                "pred": [g + noise * rng.standard_normal(g.size) for g in gold],
+                "gold": gold if p == "dev" or test_labels else None,
+                "extras": extras,
+            }
+        return parts
+
+    re = {"difficulty": [np.abs(rng.standard_normal(g.size)) for g in gold]}
+    return Predictions.from_arrays(
+        {"STL": system(0.3, {}), "DDAT-RE sum": system(0.1, re)}, dims="arousal"
+    )
+
+
+def test_prediction_and_difficulty_traces_from_predictions(tmp_path):
+    rng = np.random.default_rng(3)
+    preds = small_predictions(rng)
+    check_png(figures.prediction_traces(preds, tmp_path / "dev.png", partition="dev", recording=1))
+    check_png(
+        figures.prediction_traces(
+            preds, tmp_path / "test.png", partition="test", recording="test_2", labels=["STL"]
+        )
+    )
+    ratings = rng.standard_normal((90, 3))
+    check_png(
+        figures.difficulty_traces(
+            preds,
+            tmp_path / "d.png",
+            partition="dev",
+            recording="dev_2",
+            signals={"RE (E_t)": ("DDAT-RE sum", "difficulty")},
+            ratings=ratings,
+        )
+    )
+    with pytest.raises(ValueError, match="no recording"):
+        figures.prediction_traces(preds, tmp_path / "x.png", partition="dev", recording="dev_9")
+    with pytest.raises(ValueError, match="out of range"):
+        figures.prediction_traces(preds, tmp_path / "x.png", partition="dev", recording=2)
+    with pytest.raises(ValueError, match="no system has partition"):
+        figures.prediction_traces(preds, tmp_path / "x.png", partition="train")

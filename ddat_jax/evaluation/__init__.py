@@ -11,10 +11,24 @@ One small function per table or figure:
 * :mod:`~ddat_jax.evaluation.io` -- CSV + Markdown tables (:func:`write_table`).
 * :mod:`~ddat_jax.evaluation.figures` -- prediction and difficulty traces (PNG; import
   it explicitly, it loads matplotlib).
-* :mod:`~ddat_jax.evaluation.report` -- a short Markdown report of a run.
+* :mod:`~ddat_jax.evaluation.report` -- a short Markdown report of a run
+  (:func:`write_report`).
 """
 
+from ddat_jax.evaluation.difficulty import difficulty_table
+from ddat_jax.evaluation.fusion import FusionResult, fusion_table
 from ddat_jax.evaluation.io import to_markdown, write_table
+from ddat_jax.evaluation.report import write_report
 from ddat_jax.evaluation.tables import DEFAULT_MARKS, ccc_table, rmse_table
 
-__all__ = ["DEFAULT_MARKS", "ccc_table", "rmse_table", "to_markdown", "write_table"]
+__all__ = [
+    "DEFAULT_MARKS",
+    "FusionResult",
+    "ccc_table",
+    "difficulty_table",
+    "fusion_table",
+    "rmse_table",
+    "to_markdown",
+    "write_report",
+    "write_table",
+]
