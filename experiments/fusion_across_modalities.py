@@ -22,50 +22,80 @@ dynamically tuned streams ``y' = ε + γ·y + γ_d·d`` fused (``P_<system>,dt``
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from ddat_jax import reports
 from ddat_jax.ddat import artifacts
+from ddat_jax.evaluation import fusion, io
+from ddat_jax.predictions import (
+    MANIFEST,
+    Predictions,
+    SystemPredictions,
+    read_predictions,
+    slugify,
+)
 
 
-def read_stream(workdir: Path, label: str, difficulty: str | None) -> dict:
-    """Reads one system's predictions (and a difficulty signal) from a DDAT workdir.
+def read_system(workdir: Path, label: str, dim: str) -> SystemPredictions:
+    """One system's predictions from a run's ``predictions/`` folder.
 
-    Returns:
-      partition → ``{"names", "pred", "pred_pp", "gold", "difficulty"?}``.
+    Reads the manifest layout of :func:`ddat_jax.predictions.write_predictions`; a run
+    without a manifest (the legacy writer: ``prediction``, ``prediction_pp``, ``gold``
+    columns only) is read from its CSVs as dimension ``dim``, gold withheld where any gold
+    cell is empty.
     """
-    folder = workdir / "predictions" / reports.slugify(label)
-    if not folder.is_dir():
-        raise FileNotFoundError(f"{folder}: no predictions for system {label!r} in {workdir}")
-    signals = None
-    if difficulty is not None:
-        arrays, manifest = artifacts.read_augmented(
-            workdir / "stage1" / difficulty, expected_config_hash=None
-        )
-        n_feat = len(manifest["feature_names"])
-        signals = {p: {k: a[:, n_feat:] for k, a in recs.items()} for p, recs in arrays.items()}
-    out = {}
+    folder = workdir / "predictions"
+    if (folder / MANIFEST).is_file():
+        return read_predictions(folder)[label]
+    if not (folder / slugify(label)).is_dir():
+        raise FileNotFoundError(f"{folder / slugify(label)}: no predictions for {label!r}")
+    parts = {}
     for part in ("dev", "test"):
-        files = sorted((folder / part).glob("*.csv"), key=lambda p: _natural(p.stem))
+        files = sorted(
+            (folder / slugify(label) / part).glob("*.csv"), key=lambda p: _natural(p.stem)
+        )
         if not files:
             continue
         frames = [pd.read_csv(f) for f in files]
-        names = [f.stem for f in files]
         gold = [fr["gold"].to_numpy() for fr in frames]
-        entry = {
-            "names": names,
+        parts[part] = {
+            "names": [f.stem for f in files],
             "pred": [fr["prediction"].to_numpy() for fr in frames],
             "pred_pp": [fr["prediction_pp"].to_numpy() for fr in frames],
             "gold": None if any(np.isnan(g).any() for g in gold) else gold,
         }
-        if signals is not None:
-            entry["difficulty"] = [signals[part][n][:, 0] for n in names]
-        out[part] = entry
-    return out
+    return SystemPredictions.from_arrays(label, (dim,), parts)
+
+
+def with_difficulty(system: SystemPredictions, label: str, workdir: Path, variant: str | None):
+    """``system`` relabelled, with extras ``"difficulty"``: the stage-1 signal ``[T]``."""
+    if variant is None:
+        return dataclasses.replace(system, label=label)
+    arrays, manifest = artifacts.read_augmented(
+        workdir / "stage1" / variant, expected_config_hash=None
+    )
+    n_feat = len(manifest["feature_names"])
+    parts = {
+        part: tuple(
+            dataclasses.replace(
+                r, extras={**r.extras, "difficulty": arrays[part][r.name][:, n_feat]}
+            )
+            for r in recs
+        )
+        for part, recs in system.partitions.items()
+    }
+    return dataclasses.replace(system, label=label, partitions=parts)
+
+
+def read_stream(workdir: Path, label: str, difficulty: str | None) -> SystemPredictions:
+    """System ``label`` of one run as stream ``"<modality>/<label>"`` with its difficulty."""
+    data = json.loads((workdir / "config.json").read_text())["data"]
+    system = read_system(workdir, label, data["dimension"])
+    return with_difficulty(system, f"{data['modality']}/{label}", workdir, difficulty)
 
 
 def _natural(stem: str):
@@ -87,9 +117,10 @@ def main(argv=None) -> pd.DataFrame:
 
     streams = {}
     for wd in args.workdirs:
-        tag = json.loads((wd / "config.json").read_text())["data"]["modality"]
-        streams[f"{tag}/{args.system}"] = read_stream(wd, args.system, args.difficulty)
-        streams[f"{tag}/{args.baseline}"] = read_stream(wd, args.baseline, args.difficulty)
+        for label in (args.system, args.baseline):
+            s = read_stream(wd, label, args.difficulty)
+            streams[s.label] = s
+    preds = Predictions(streams)
     ddat = [k for k in streams if k.endswith(f"/{args.system}")]
     base = [k for k in streams if k.endswith(f"/{args.baseline}")]
     rows = {
@@ -99,8 +130,8 @@ def main(argv=None) -> pd.DataFrame:
         f"P_{args.baseline},dt": [f"{k}:dt" for k in base],
         f"P_{args.system},dt": [f"{k}:dt" for k in ddat],
     }
-    result = reports.fusion_table(streams, rows, which=args.which)
-    reports.write_table(
+    result = fusion.fusion_table(preds, rows, which=args.which)
+    io.write_table(
         result.table,
         args.out,
         "table4_fusion_across_modalities",

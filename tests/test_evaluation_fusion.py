@@ -6,9 +6,11 @@ tuning), Lin's CCC and ``np.corrcoef`` in plain NumPy.
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from ddat_jax.evaluation import difficulty, fusion
@@ -275,3 +277,67 @@ def test_difficulty_table_rejects_bad_input():
             signals={"RE": ("S", "re")},
             partition="dev",
         )
+
+
+# ------------------------------------------------------- experiments/fusion_across_modalities
+
+
+def fake_run(workdir, modality, seed, *, legacy):
+    """A run folder as the DDAT job leaves it: config.json, predictions/, stage1/re_sum."""
+    from ddat_jax import reports
+    from ddat_jax.ddat import artifacts
+    from ddat_jax.predictions import write_predictions
+
+    rng = np.random.default_rng(seed)
+    cfg = {"data": {"modality": modality, "dimension": "arousal"}}
+    workdir.mkdir(parents=True)
+    (workdir / "config.json").write_text(json.dumps(cfg))
+    lists, arrays = {}, {}
+    for label, noise in (("DDAT-RE sum", 0.2), ("STL", 0.4)):
+        lists[label] = {}
+        for p, gold in GOLD.items():
+            pred = [g + noise * rng.standard_normal(g.size) for g in gold]
+            lists[label][p] = {"names": NAMES[p], "pred": pred, "pred_pp": pred, "gold": gold}
+    for p, gold in GOLD.items():
+        arrays[p] = {
+            n: rng.standard_normal((g.size, 3)) for n, g in zip(NAMES[p], gold, strict=True)
+        }
+    artifacts.write_augmented(
+        workdir / "stage1" / "re_sum",
+        arrays,
+        feature_names=["f0", "f1"],
+        difficulty_names=["re_sum"],
+        config_hash="x",
+    )
+    if legacy:
+        reports.write_predictions(lists, workdir / "predictions")
+    else:
+        write_predictions(Predictions.from_arrays(lists, dims="arousal"), workdir / "predictions")
+    signal = {p: [arrays[p][n][:, 2].astype(np.float32) for n in NAMES[p]] for p in GOLD}
+    return {
+        f"{modality}/{label}": {p: {**v, "difficulty": signal[p]} for p, v in parts.items()}
+        for label, parts in lists.items()
+    }
+
+
+def test_fusion_across_modalities_script(tmp_path):
+    import importlib.util
+    from pathlib import Path
+
+    from ddat_jax import reports
+
+    path = Path(__file__).resolve().parents[1] / "experiments" / "fusion_across_modalities.py"
+    spec = importlib.util.spec_from_file_location("fusion_script", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    streams = fake_run(tmp_path / "a", "audio", 1, legacy=False)
+    streams |= fake_run(tmp_path / "v", "video_geometric", 2, legacy=True)
+    out = tmp_path / "fusion"
+    table = script.main([str(tmp_path / "a"), str(tmp_path / "v"), "--out", str(out)])
+    assert table.loc["P_DDAT-RE sum + P_STL", "streams"] == 4
+    assert (out / "table4_fusion_across_modalities.md").is_file()
+    rows = {
+        label: [m.strip() for m in table.loc[label, "members"].split("+")] for label in table.index
+    }
+    legacy = reports.fusion_table(streams, rows, which="pred_pp")
+    pd.testing.assert_frame_equal(table, legacy.table, check_exact=True)
