@@ -1,4 +1,11 @@
-"""Result tables of the DDAT experiment (paper Tables I–IV) and prediction files.
+"""Legacy: result tables of the DDAT experiment over nested dicts (paper Tables I–IV).
+
+Superseded by :mod:`ddat_jax.evaluation` over the typed
+:class:`~ddat_jax.predictions.Predictions` (``ccc_table``, ``fusion_table``,
+``difficulty_table``, ``write_table``; ``ddat_jax.predictions.write_predictions``), which
+produce the same tables on the same inputs (``tests/test_reports.py`` checks it). Kept
+until the DDAT pipeline has moved there; ``write_table``, ``to_markdown`` and ``slugify``
+are already the evaluation layer's.
 
 Host-side pandas/NumPy code that turns the predictions of trained systems into the
 paper's tables, writes them as CSV + Markdown, and writes the per-recording predictions.

@@ -367,3 +367,35 @@ def test_format_cell():
     assert io.format_cell(12.0, "d") == "12"
     assert io.format_cell(1.5, "d") == "1.5"
     assert io.format_cell("a|b", None) == "a\\|b"
+
+
+# ------------------------------------------------------------------------- several dims
+
+
+def test_dims_table_per_dim_and_mean():
+    rng = np.random.default_rng(4)
+    dims = ("arousal", "valence", "dominance")
+    lists = {}
+    for label, noise in (("CER-MTL", 0.2), ("STL", 0.6)):
+        lists[label] = {}
+        for p, gold in GOLD.items():
+            g3 = [np.column_stack([g, -g, 0.5 * g]) for g in gold]
+            pred = [g + noise * rng.standard_normal(g.shape) for g in g3]
+            lists[label][p] = {"names": NAMES[p], "pred": pred, "gold": g3}
+    preds = Predictions.from_arrays(lists, dims=dims)
+    for aggregate, ref in (("concat", concat_ccc), ("mean", mean_ccc)):
+        df = tables.dims_table(preds, aggregate=aggregate)
+        assert list(df.columns)[:4] == [
+            "dev arousal CCC", "dev valence CCC", "dev dominance CCC", "dev mean CCC"
+        ]  # fmt: skip
+        for label, parts in lists.items():
+            for p, v in parts.items():
+                per = [
+                    ref([x[:, j] for x in v["pred"]], [g[:, j] for g in v["gold"]])
+                    for j in range(3)
+                ]
+                got = [df.loc[label, f"{p} {d} CCC"] for d in dims]
+                np.testing.assert_allclose(got, per, rtol=1e-12)
+                np.testing.assert_allclose(df.loc[label, f"{p} mean CCC"], np.mean(per))
+    with pytest.raises(ValueError, match="aggregate"):
+        tables.dims_table(preds, aggregate="median")

@@ -116,6 +116,37 @@ def plot_predictions(
     return _save_png(fig, path)
 
 
+def _draw_raters(ax, t: np.ndarray, r: np.ndarray | None, *, title: str, ylabel: str) -> None:
+    """Each rater's trace ``r [T, K]``, their mean and a ±1 std band (or a placeholder)."""
+    if r is not None:
+        for k in range(r.shape[1]):
+            ax.plot(t, r[:, k], linewidth=0.7, alpha=0.6, label=f"rater {k + 1}")
+        mean = r.mean(axis=1)
+        ax.plot(t, mean, color="black", linewidth=1.8, label="raters' mean")
+        if r.shape[1] >= 2:
+            sd = np.std(r, axis=1, ddof=1)
+            ax.fill_between(t, mean - sd, mean + sd, color="grey", alpha=0.3, label="± 1 std")
+        ax.legend(loc="upper right", fontsize="x-small", ncols=min(4, r.shape[1] + 2))
+    else:
+        ax.text(0.5, 0.5, "no rater traces", ha="center", va="center", transform=ax.transAxes)
+        ax.set_yticks([])
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+
+
+def _draw_signals(ax, t: np.ndarray, signals: Mapping[str, np.ndarray], *, normalize) -> None:
+    """Difficulty signals ``[T]`` over time, z-scored when ``normalize``."""
+    for label, y in signals.items():
+        ax.plot(t, _zscore(y) if normalize else y, linewidth=1.0, label=label)
+    ax.set_ylabel("difficulty (z-scored)" if normalize else "difficulty")
+    ax.set_xlabel("time [s]")
+    ax.grid(True, alpha=0.3)
+    if signals:
+        ax.legend(loc="upper right", fontsize="x-small", ncols=min(4, len(signals)))
+    ax.set_xlim(*_xlim(t))
+
+
 def plot_difficulty(
     path: str | os.PathLike,
     times,
@@ -174,30 +205,8 @@ def plot_difficulty(
 
     fig = Figure(figsize=(10, 5.6), dpi=_DPI, layout="constrained")
     top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=(3, 2))
-    if r is not None:
-        for k in range(r.shape[1]):
-            top.plot(t, r[:, k], linewidth=0.7, alpha=0.6, label=f"rater {k + 1}")
-        mean = r.mean(axis=1)
-        top.plot(t, mean, color="black", linewidth=1.8, label="raters' mean")
-        if r.shape[1] >= 2:
-            sd = np.std(r, axis=1, ddof=1)
-            top.fill_between(t, mean - sd, mean + sd, color="grey", alpha=0.3, label="± 1 std")
-        top.legend(loc="upper right", fontsize="x-small", ncols=min(4, r.shape[1] + 2))
-    else:
-        top.text(0.5, 0.5, "no rater traces", ha="center", va="center", transform=top.transAxes)
-        top.set_yticks([])
-    top.set_ylabel(ylabel)
-    top.set_title(title)
-    top.grid(True, alpha=0.3)
-
-    for label, y in signals.items():
-        bottom.plot(t, _zscore(y) if normalize else y, linewidth=1.0, label=label)
-    bottom.set_ylabel("difficulty (z-scored)" if normalize else "difficulty")
-    bottom.set_xlabel("time [s]")
-    bottom.grid(True, alpha=0.3)
-    if signals:
-        bottom.legend(loc="upper right", fontsize="x-small", ncols=min(4, len(signals)))
-    bottom.set_xlim(*_xlim(t))
+    _draw_raters(top, t, r, title=title, ylabel=ylabel)
+    _draw_signals(bottom, t, signals, normalize=normalize)
     return _save_png(fig, path)
 
 

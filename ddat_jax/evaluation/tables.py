@@ -38,6 +38,7 @@ __all__ = [
     "ccc_table",
     "check_comparisons",
     "compare_pair",
+    "dims_table",
     "rmse_table",
     "significance_columns",
 ]
@@ -329,4 +330,48 @@ def rmse_table(preds: Predictions, *, which: str = "pred", dim: str | None = Non
         "RMSE (rec. mean): mean of the per-recording RMSEs. n/a: no labels."
     )
     df.attrs["formats"] = {c: ".4f" for c in df.columns}
+    return df
+
+
+def dims_table(
+    preds: Predictions, *, which: str = "pred", aggregate: str = "concat"
+) -> pd.DataFrame:
+    """CCC per system, partition and dimension, and the mean over dimensions.
+
+    For multi-dimensional predictions (e.g. arousal, valence, dominance of one model).
+
+    Args:
+      preds: the systems; recordings ``[T_r, D]``.
+      which: ``"pred"`` or ``"pred_pp"``.
+      aggregate: ``"concat"`` (AVEC 2016 CCC over the concatenation) or ``"mean"`` (mean
+        of per-recording CCCs, AVEC 2018).
+
+    Returns:
+      DataFrame indexed by ``"system"`` with, per partition ``P``, ``"P <dim> CCC"`` per
+      dim and ``"P mean CCC"`` (unweighted mean over the dims); NaN without labels.
+    """
+    check_which(which)
+    if aggregate not in ("concat", "mean"):
+        raise ValueError(f"unknown aggregate={aggregate!r}; valid: concat, mean")
+    suffix = "CCC" if aggregate == "concat" else "CCC (rec. mean)"
+    rows = []
+    for label in preds.labels:
+        per_dim = {d: ccc_columns(preds, label, which=which, dim=d) for d in preds.dims}
+        row = {}
+        for p in preds.partition_names():
+            values = [per_dim[d][f"{p} {suffix}"] for d in preds.dims]
+            row |= {f"{p} {d} CCC": v for d, v in zip(preds.dims, values, strict=True)}
+            row[f"{p} mean CCC"] = float(np.mean(values))
+        rows.append(row)
+    df = pd.DataFrame(rows, index=pd.Index(list(preds.labels), name="system"))
+    how = (
+        "over the concatenation of the recordings (AVEC 2016)"
+        if aggregate == "concat"
+        else ("as the mean of the per-recording CCCs (AVEC 2018)")
+    )
+    df.attrs["legend"] = (
+        f"CCC per dimension {how}, {which} predictions; mean: unweighted mean over the "
+        f"dimensions {', '.join(preds.dims)}. n/a: no labels."
+    )
+    df.attrs["formats"] = {c: ".3f" for c in df.columns}
     return df
