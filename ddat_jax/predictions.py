@@ -206,7 +206,10 @@ class SystemPredictions:
             [T_r, k]]}}``; a ``"difficulty"`` list is taken as ``extras["difficulty"]``.
           info: free-form facts about the system.
         """
-        parts = {p: _recordings_from_lists(v, f"{label!r}/{p!r}") for p, v in partitions.items()}
+        parts = {
+            p: _recordings_from_lists(v, f"system {label!r}, partition {p!r}")
+            for p, v in partitions.items()
+        }
         return cls(label, tuple([dims] if isinstance(dims, str) else dims), parts, info or {})
 
     def names(self, partition: str) -> tuple[str, ...]:
@@ -256,16 +259,19 @@ def _recordings_from_lists(v: Mapping[str, Any], where: str) -> tuple[RecordingP
     for k, x in lists.items():
         if x is not None and len(x) != len(names):
             raise ValueError(f"{where}: {k} has {len(x)} recordings but names has {len(names)}")
-    return tuple(
-        RecordingPrediction(
-            name,
-            v["pred"][i],
-            None if v.get("pred_pp") is None else v["pred_pp"][i],
-            None if v.get("gold") is None else v["gold"][i],
-            {k: x[i] for k, x in extras.items()},
+    try:
+        return tuple(
+            RecordingPrediction(
+                name,
+                v["pred"][i],
+                None if v.get("pred_pp") is None else v["pred_pp"][i],
+                None if v.get("gold") is None else v["gold"][i],
+                {k: x[i] for k, x in extras.items()},
+            )
+            for i, name in enumerate(names)
         )
-        for i, name in enumerate(names)
-    )
+    except ValueError as err:
+        raise ValueError(f"{where}, {err}") from None
 
 
 @dataclasses.dataclass(frozen=True, eq=False)

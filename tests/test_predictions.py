@@ -122,7 +122,9 @@ def test_validation_names_system_partition_recording():
     a, b = lists(1), lists(2)
     b["dev"]["pred"][1] = b["dev"]["pred"][1].copy()
     b["dev"]["pred"][1][7] = np.nan
-    with pytest.raises(ValueError, match=r"'DDAT'/'dev'|dev_2.*not finite"):
+    with pytest.raises(
+        ValueError, match=r"system 'DDAT', partition 'dev', recording 'dev_2': pred is not finite"
+    ):
         Predictions.from_arrays({"STL": a, "DDAT": b})
     b = lists(2)
     b["dev"]["gold"] = [g + 1 for g in b["dev"]["gold"]]
