@@ -14,7 +14,12 @@ Formats (see the AVEC 2016 package description):
 Reading is fast: the header is parsed line by line, the data block goes to the C engine of
 ``pandas.read_csv`` as bytes (a 632-feature x 7501-frame ARFF reads in a fraction of a second,
 see ``tools/bench_io.py``). Every malformed input raises :class:`DataFormatError` naming the
-file, the line (1-based) or column, and what was expected.
+file, the line (1-based) or column, and what was expected; no malformed input is read as other
+numbers than the ones written. In particular: a file must end with a line break (without one
+its last line may be truncated), values must be finite (``inf``, ``1e999`` are errors; ``?`` is
+a missing value in feature files only), and NUL bytes or lone CRs between lines are errors.
+What ordinary tools write reads: LF, CRLF or CR-only line endings, a UTF-8 byte-order mark,
+UTF-16 with a byte-order mark, trailing spaces, blank or ``%`` comment lines.
 
 Writers are atomic (temporary file in the same folder, then ``os.replace``) and write CRLF line
 endings like the organisers' MATLAB ``arffwrite``. Every line, the last one included, ends with
@@ -28,6 +33,7 @@ import io
 import math
 import os
 import re
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -89,11 +95,84 @@ def _where(path: str | os.PathLike, line: int | None = None) -> str:
 # ----------------------------------------------------------------------------- reading helpers
 
 
+_BOMS = (  # longest first: the UTF-32 LE mark starts with the UTF-16 LE one
+    (b"\xff\xfe\x00\x00", "utf-32"),
+    (b"\x00\x00\xfe\xff", "utf-32"),
+    (b"\xff\xfe", "utf-16"),
+    (b"\xfe\xff", "utf-16"),
+)
+
+
+def _line_of(raw: bytes, pos: int) -> int:
+    return raw.count(b"\n", 0, pos) + 1
+
+
 def _read_bytes(path: str | os.PathLike) -> bytes:
+    """Reads a text file as UTF-8 bytes with LF or CRLF line endings.
+
+    What ordinary tools write is accepted: a UTF-8 byte-order mark is dropped, a UTF-16 or
+    UTF-32 file with a byte-order mark (Excel's "Unicode text") is re-encoded to UTF-8, and a
+    file whose lines all end with a lone CR (Excel's "CSV (Macintosh)") gets LF endings.
+    Line numbers are unchanged by all three.
+
+    Raises:
+        FileNotFoundError: no such file.
+        DataFormatError: a NUL byte (a binary file, or UTF-16 without a byte-order mark), or a
+            lone CR between LF-terminated lines (a damaged line break).
+    """
     try:
-        return Path(path).read_bytes()
+        raw = Path(path).read_bytes()
     except FileNotFoundError:
         raise FileNotFoundError(f"{path}: file not found") from None
+    if raw[:3] == b"\xef\xbb\xbf":
+        raw = raw[3:]
+    else:
+        for bom, codec in _BOMS:
+            if raw.startswith(bom):
+                try:
+                    raw = raw.decode(codec).encode("utf-8")
+                except UnicodeDecodeError as err:
+                    raise DataFormatError(
+                        f"{path}: starts with a {codec.upper()} byte-order mark but is not valid "
+                        f"{codec.upper()} ({err.reason} at byte {err.start}); expected UTF-8 text"
+                    ) from None
+                break
+    nul = raw.find(b"\x00")
+    if nul >= 0:
+        raise DataFormatError(
+            f"{_where(path, _line_of(raw, nul))}: found a NUL byte; expected UTF-8 text (a "
+            "binary file, or UTF-16 saved without a byte-order mark?)"
+        )
+    n_cr = raw.count(b"\r")
+    if n_cr and n_cr != raw.count(b"\r\n"):
+        if b"\n" not in raw:
+            return raw.replace(b"\r", b"\n")
+        lone = re.search(rb"\r(?!\n)", raw)
+        if lone is not None and raw[lone.end() :].strip():
+            raise DataFormatError(
+                f"{_where(path, _line_of(raw, lone.start()))}: found a carriage return (CR) "
+                "inside the line; expected LF or CRLF line endings (a damaged line break?)"
+            )
+    return raw
+
+
+def _require_final_line_break(path, raw: bytes) -> None:
+    """A data file must end with a line break: without one, its last line may be truncated.
+
+    Every writer of these formats (MATLAB ``arffwrite``, Weka, openSMILE, pandas, numpy,
+    Excel) ends the last line with one; a file cut short while it was copied or written
+    usually does not, and its last value then reads as another valid number (``0.123456``
+    cut to ``0.12``). Trailing spaces and blank lines after the last line break are fine.
+    """
+    end = len(raw)
+    while end and raw[end - 1] in b" \t":
+        end -= 1
+    if end and raw[end - 1] not in b"\r\n":
+        raise DataFormatError(
+            f"{_where(path, _line_of(raw, end - 1))}: the file does not end with a line break, "
+            "so its last line may be truncated; expected every line, the last one included, to "
+            "end with a line break (add one at the end if the file is complete)"
+        )
 
 
 def _decode(raw: bytes, path, line: int) -> str:
@@ -182,18 +261,25 @@ class _Block:
             yield bytes(view[i : i + step])
 
 
-def _split_fields(line: str, sep: str) -> list[str]:
-    return next(csv.reader([line], delimiter=sep, quotechar="'", skipinitialspace=True))
+def _split_fields(line: str, sep: str, quotechar: str = "'") -> list[str]:
+    return next(csv.reader([line], delimiter=sep, quotechar=quotechar, skipinitialspace=True))
 
 
-def _check_field_counts(path, data: _Block, sep: str, expected: int, what: str) -> None:
+# What the C parser of pandas reads as a float (no '_' digit groups, no hex, unlike float()).
+_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|[+-]?inf(?:inity)?", re.I)
+
+
+def _check_field_counts(
+    path, data: _Block, sep: str, expected: int, what: str, quotechar: str = "'"
+) -> None:
     """Per-line field count check (slow path); raises on the first bad line."""
     lines = data.lines
     numbers = data.numbers(len(lines))
     sep_b = sep.encode()
     if any(b"'" in ln or b'"' in ln for ln in lines):
         counts = [
-            len(_split_fields(ln.decode("utf-8", "replace").rstrip("\r"), sep)) for ln in lines
+            len(_split_fields(ln.decode("utf-8", "replace").rstrip("\r"), sep, quotechar))
+            for ln in lines
         ]
     else:
         counts = [ln.count(sep_b) + 1 for ln in lines]
@@ -207,26 +293,38 @@ def _check_field_counts(path, data: _Block, sep: str, expected: int, what: str) 
         )
 
 
+def _expected_value(na_values: Sequence[str]) -> str:
+    if not na_values:
+        return "a number"
+    if tuple(na_values) == tuple(_NAN_TOKENS):
+        return "a number or '?'"
+    shown = [repr(t) if t else "empty" for t in dict.fromkeys(t.lower() for t in na_values)]
+    return "a number or a missing value (" + ", ".join(shown) + ")"
+
+
 def _diagnose_values(
-    path, data: _Block, sep: str, names: Sequence[str], numeric, na_values: Sequence[str]
+    path,
+    data: _Block,
+    sep: str,
+    names: Sequence[str],
+    numeric,
+    na_values: Sequence[str],
+    quotechar: str = "'",
 ) -> None:
     """Slow path run only after the fast parser failed: finds the first bad value."""
     for ln, number in zip(data.lines, data.numbers(len(data.lines)), strict=True):
-        fields = _split_fields(ln.decode("utf-8", "replace").rstrip("\r"), sep)
+        fields = _split_fields(ln.decode("utf-8", "replace").rstrip("\r"), sep, quotechar)
         for j, (tok, is_num) in enumerate(zip(fields, numeric, strict=False)):
             if not is_num:
                 continue
             tok = tok.strip()
-            if tok in na_values:
+            if tok in na_values or _NUMBER.fullmatch(tok):
                 continue
-            try:
-                float(tok)
-            except ValueError:
-                found = repr(tok) if tok else "an empty field"
-                raise DataFormatError(
-                    f"{_where(path, int(number))}: column {j + 1} ({names[j]!r}) expected a "
-                    f"number or '?', found {found}"
-                ) from None
+            found = repr(tok) if tok else "an empty field"
+            raise DataFormatError(
+                f"{_where(path, int(number))}: column {j + 1} ({names[j]!r}) expected "
+                f"{_expected_value(na_values)}, found {found}"
+            )
 
 
 def _parse_block(
@@ -238,40 +336,53 @@ def _parse_block(
     numeric: Sequence[bool],
     what: str,
     na_values: Sequence[str] = tuple(_NAN_TOKENS),
+    quotechar: str = "'",
 ) -> pd.DataFrame:
+    """Parses the data rows; every numeric value must be finite or one of ``na_values``."""
     n = len(names)
     dtype = {j: (np.float64 if is_num else str) for j, is_num in enumerate(numeric)}
     try:
-        frame = pd.read_csv(
-            io.BytesIO(data.block),
-            sep=sep,
-            header=None,
-            names=list(range(n)),
-            index_col=False,
-            dtype=dtype,
-            na_values={
-                j: (list(na_values) if is_num else ["?"]) for j, is_num in enumerate(numeric)
-            },
-            keep_default_na=False,
-            skipinitialspace=True,
-            quotechar="'",
-            escapechar="\\",
-            skip_blank_lines=False,
-            encoding_errors="replace",
-            engine="c",
-        )
+        with warnings.catch_warnings():
+            # Rows with extra fields are found by the separator count below, with their line.
+            warnings.simplefilter("ignore", pd.errors.ParserWarning)
+            frame = pd.read_csv(
+                io.BytesIO(data.block),
+                sep=sep,
+                header=None,
+                names=list(range(n)),
+                index_col=False,
+                dtype=dtype,
+                na_values={
+                    j: (list(na_values) if is_num else ["?"]) for j, is_num in enumerate(numeric)
+                },
+                keep_default_na=False,
+                skipinitialspace=True,
+                quotechar=quotechar,
+                escapechar="\\",
+                skip_blank_lines=False,
+                encoding_errors="replace",
+                engine="c",
+            )
     except (ValueError, pd.errors.ParserError) as err:
-        _check_field_counts(path, data, sep, n, what)
-        _diagnose_values(path, data, sep, names, numeric, na_values)
-        raise DataFormatError(f"{path}: could not parse the data block: {err}") from err
+        _check_field_counts(path, data, sep, n, what, quotechar)
+        _diagnose_values(path, data, sep, names, numeric, na_values, quotechar)
+        _check_quotes(path, data, quotechar)
+        raise DataFormatError(
+            f"{path}: could not parse the data rows ({err}); expected {sep!r}-separated "
+            f"fields, {what}"
+        ) from err
     # The C parser rejects lines with too many fields but pads lines with too few with NaN; a
     # total separator count catches those without splitting the lines in Python.
     quoted = data.contains(b"'") or data.contains(b'"')
     if quoted or data.count(sep.encode()) != (n - 1) * len(frame):
-        _check_field_counts(path, data, sep, n, what)
+        _check_field_counts(path, data, sep, n, what, quotechar)
     numbers = data.numbers(len(frame))
     if len(numbers) != len(frame):  # defensive: the parser and the line split must agree
-        raise DataFormatError(f"{path}: parsed {len(frame)} rows but found {len(numbers)} lines")
+        raise DataFormatError(
+            f"{path}: parsed {len(frame)} rows but found {len(numbers)} lines; expected one row "
+            "per line"
+        )
+    _check_finite(path, frame, numbers, names, numeric)
     frame.columns = list(names)
     for j, is_num in enumerate(numeric):
         if not is_num:
@@ -282,16 +393,49 @@ def _parse_block(
     return frame
 
 
+def _check_quotes(path, data: _Block, quotechar: str) -> None:
+    q = quotechar.encode()
+    for ln, number in zip(data.lines, data.numbers(len(data.lines)), strict=True):
+        if ln.replace(b"\\" + q, b"").count(q) % 2:
+            raise DataFormatError(
+                f"{_where(path, int(number))}: an unbalanced quote ({quotechar}); expected "
+                "quotes in pairs around a field"
+            )
+
+
+def _check_finite(path, frame: pd.DataFrame, numbers, names, numeric) -> None:
+    # The C parser reads 'inf', 'Infinity' and overflowing numbers ('1e999') as infinities;
+    # none is a valid value of these formats (missing values are '?' or NaN).
+    cols = [j for j, is_num in enumerate(numeric) if is_num]
+    if not cols:
+        return
+    values = frame.iloc[:, cols].to_numpy(np.float64)
+    bad = np.isinf(values)
+    if bad.any():
+        i, c = (int(k[0]) for k in np.nonzero(bad))
+        j = cols[c]
+        raise DataFormatError(
+            f"{_where(path, int(numbers[i]))}: column {j + 1} ({names[j]!r}) expected a finite "
+            f"number, found {values[i, c]:g} (an infinity, or a number too large for float64)"
+        )
+
+
 # ----------------------------------------------------------------------------------- ARFF
 
 
 def _parse_attribute(rest: str, path, line: int) -> tuple[str, str]:
     rest = rest.strip()
-    if rest[:1] in "'\"":
+    if not rest:
+        raise DataFormatError(
+            f"{_where(path, line)}: expected '@attribute <name> <type>', found '@attribute'"
+        )
+    if rest[0] in "'\"":
         q = rest[0]
         end = rest.find(q, 1)
         if end < 0:
-            raise DataFormatError(f"{_where(path, line)}: unterminated quoted attribute name")
+            raise DataFormatError(
+                f"{_where(path, line)}: unterminated quoted attribute name; expected a closing {q}"
+            )
         name, type_ = rest[1:end], rest[end + 1 :].strip()
     else:
         parts = rest.split(None, 1)
@@ -302,7 +446,9 @@ def _parse_attribute(rest: str, path, line: int) -> tuple[str, str]:
             )
         name, type_ = parts[0], parts[1].strip()
     if not type_:
-        raise DataFormatError(f"{_where(path, line)}: attribute {name!r} has no type")
+        raise DataFormatError(
+            f"{_where(path, line)}: attribute {name!r} has no type; expected numeric, string, ..."
+        )
     t = type_.lower()
     if t in _NUMERIC_TYPES:
         kind = "numeric"
@@ -319,8 +465,9 @@ def _parse_attribute(rest: str, path, line: int) -> tuple[str, str]:
 def read_arff(path: str | os.PathLike) -> pd.DataFrame:
     """Reads a dense ARFF file.
 
-    Tolerates CRLF line endings, blank lines, ``%`` comments, quoted attribute names and
-    either spelling of the time attribute (the names are kept as written).
+    Tolerates what ordinary tools write: CRLF (or CR-only) line endings, a UTF-8 byte-order
+    mark (or UTF-16 with one), blank lines, trailing spaces, ``%`` comments, quoted attribute
+    names, either spelling of the time attribute (the names are kept as written).
 
     Args:
         path: the ``.arff`` file.
@@ -328,17 +475,20 @@ def read_arff(path: str | os.PathLike) -> pd.DataFrame:
     Returns:
         A DataFrame with one column per attribute, in file order: numeric attributes as
         float64 (``?`` -> NaN), string/nominal/date attributes as ``str``.
-        ``attrs["relation"]`` holds the relation name, ``attrs["path"]`` the file and
-        ``attrs["line_numbers"]`` the 1-based file line of every row (int64 ``[rows]``).
+        ``attrs["relation"]`` holds the relation name (``attrs["relation_line"]`` its
+        line), ``attrs["path"]`` the file and ``attrs["line_numbers"]`` the 1-based file line
+        of every row (int64 ``[rows]``).
 
     Raises:
-        DataFormatError: empty or truncated file, malformed header, a row with the wrong
-            number of fields, a non-numeric value in a numeric attribute, no data rows.
+        DataFormatError: empty or truncated file (no line break after the last line), NUL
+            bytes, malformed header, a row with the wrong number of fields, a non-numeric or
+            infinite value in a numeric attribute, no data rows.
     """
     raw = _read_bytes(path)
     if not raw or raw.isspace():
         raise DataFormatError(f"{path}: file is empty; expected an ARFF header ('@relation')")
     relation: str | None = None
+    relation_line = 0
     names: list[str] = []
     kinds: list[str] = []
     pos = 0
@@ -354,13 +504,24 @@ def read_arff(path: str | os.PathLike) -> pd.DataFrame:
             continue
         low = text.lower()
         if low.startswith("@relation"):
-            relation = _unquote(text[len("@relation") :])
+            if relation is not None:
+                raise DataFormatError(
+                    f"{_where(path, line_no)}: a second '@relation' line (the first is line "
+                    f"{relation_line}); expected one ARFF header"
+                )
+            relation, relation_line = _unquote(text[len("@relation") :]), line_no
         elif low.startswith("@attribute"):
             if relation is None:
-                raise DataFormatError(f"{_where(path, line_no)}: '@attribute' before '@relation'")
+                raise DataFormatError(
+                    f"{_where(path, line_no)}: '@attribute' before '@relation'; expected the "
+                    "ARFF header to start with '@relation <name>'"
+                )
             name, kind = _parse_attribute(text[len("@attribute") :], path, line_no)
             if name in names:
-                raise DataFormatError(f"{_where(path, line_no)}: duplicate attribute name {name!r}")
+                raise DataFormatError(
+                    f"{_where(path, line_no)}: duplicate attribute name {name!r}; expected "
+                    "unique attribute names"
+                )
             names.append(name)
             kinds.append(kind)
         elif low.startswith("@data"):
@@ -374,16 +535,20 @@ def read_arff(path: str | os.PathLike) -> pd.DataFrame:
     if relation is None:
         raise DataFormatError(f"{path}: no '@relation' line; expected an ARFF header")
     if not names:
-        raise DataFormatError(f"{path}: no '@attribute' lines in the ARFF header")
+        raise DataFormatError(
+            f"{path}: no '@attribute' lines in the ARFF header; expected one per column"
+        )
     if data_start is None:
         raise DataFormatError(
-            f"{path}: no '@data' line after the header (line {line_no}); truncated file?"
+            f"{path}: no '@data' line after the header (line {line_no}); truncated file? "
+            "(expected '@data' and then the rows)"
         )
     data_line = line_no
     data = _Block(memoryview(raw)[data_start:], data_line + 1)
     if not data:
         raise DataFormatError(
-            f"{_where(path, data_line)}: no data rows after '@data'; truncated file?"
+            f"{_where(path, data_line)}: no data rows after '@data'; truncated file? "
+            "(expected one row per frame)"
         )
     if bytes(data.block[:1]) == b"{":
         raise DataFormatError(
@@ -398,7 +563,9 @@ def read_arff(path: str | os.PathLike) -> pd.DataFrame:
         numeric=[k == "numeric" for k in kinds],
         what=f"one per attribute declared in the header: {_abbrev(names)}",
     )
+    _require_final_line_break(path, raw)
     frame.attrs["relation"] = relation
+    frame.attrs["relation_line"] = relation_line
     return frame
 
 
@@ -561,7 +728,8 @@ def read_gold_standard(path: str | os.PathLike) -> pd.DataFrame:
 
     Raises:
         DataFormatError: not the ``Instance_name, frameTime, GoldStandard`` layout (a file
-            with only the two numeric attributes is accepted too).
+            with only the two numeric attributes is accepted too), or the time attribute is
+            not named ``frameTime`` (any case) or ``time``.
     """
     frame = read_arff(path)
     kinds = ["numeric" if pd.api.types.is_float_dtype(frame[c]) else "string" for c in frame]
@@ -576,6 +744,13 @@ def read_gold_standard(path: str | os.PathLike) -> pd.DataFrame:
         raise DataFormatError(
             f"{path}: expected attributes 'Instance_name string, frameTime numeric, "
             f"GoldStandard numeric', found {found}"
+        )
+    if not _is_time_name(rest.columns[0]):
+        j = frame.columns.get_loc(rest.columns[0])
+        raise DataFormatError(
+            f"{path}: attribute {j + 1} is {rest.columns[0]!r}; expected the frame time "
+            f"('frameTime') there, then the gold standard (attributes found: "
+            f"{', '.join(map(str, frame.columns))})"
         )
     out = pd.DataFrame(
         {
@@ -605,8 +780,8 @@ def read_ratings(path: str | os.PathLike, *, sep: str = ";") -> pd.DataFrame:
         ``attrs["line_numbers"]`` as :func:`read_arff`.
 
     Raises:
-        DataFormatError: empty file, header without a ``time`` column or raters, duplicate
-            rater, wrong field count, non-numeric or missing value.
+        DataFormatError: empty or truncated file, header without a ``time`` column or raters,
+            duplicate rater, wrong field count, non-numeric, infinite or missing value.
     """
     raw = _read_bytes(path)
     if not raw or raw.isspace():
@@ -615,12 +790,14 @@ def read_ratings(path: str | os.PathLike, *, sep: str = ";") -> pd.DataFrame:
         )
     end = raw.find(b"\n")
     head_raw = raw if end < 0 else raw[:end]
-    header = _decode(head_raw, path, 1).strip().lstrip("\ufeff")
-    names = [n.strip().strip('"') for n in header.split(sep)]
+    header = _decode(head_raw, path, 1).strip()
+    names = [n.strip().strip('"').strip() for n in header.split(sep)]
     if names[0].lower() != "time":
+        other = next((c for c in ",;\t" if c != sep and c in header), None)
+        hint = f" (the header is {other!r}-separated?)" if other else ""
         raise DataFormatError(
             f"{_where(path, 1)}: expected the header to start with 'time{sep}', found "
-            f"{header[:60]!r}"
+            f"{header[:60]!r}{hint}"
         )
     names[0] = "time"
     if len(names) < 2 or any(not n for n in names[1:]):
@@ -630,10 +807,14 @@ def read_ratings(path: str | os.PathLike, *, sep: str = ";") -> pd.DataFrame:
         )
     dup = {n for n in names if names.count(n) > 1}
     if dup:
-        raise DataFormatError(f"{_where(path, 1)}: duplicate columns {sorted(dup)}")
+        raise DataFormatError(
+            f"{_where(path, 1)}: duplicate columns {sorted(dup)}; expected one column per rater"
+        )
     data = _Block(memoryview(raw)[end + 1 :] if end >= 0 else b"", 2)
     if not data:
-        raise DataFormatError(f"{path}: no data rows after the header; truncated file?")
+        raise DataFormatError(
+            f"{path}: no data rows after the header; truncated file? (expected one row per frame)"
+        )
     frame = _parse_block(
         path,
         data,
@@ -641,7 +822,9 @@ def read_ratings(path: str | os.PathLike, *, sep: str = ";") -> pd.DataFrame:
         names=names,
         numeric=[True] * len(names),
         what=f"one per header column: {_abbrev(names)}",
+        quotechar='"',
     )
+    _require_final_line_break(path, raw)
     values = frame.to_numpy()
     if np.isnan(values).any():
         i, j = (int(k[0]) for k in np.nonzero(np.isnan(values)))
@@ -712,18 +895,20 @@ def check_time_grid(
     if bad.size:
         raise DataFormatError(f"{where(int(bad[0]))}: {column!r} expected a finite time")
     if t.size == 0:
-        raise DataFormatError(f"{path}: no frames")
+        raise DataFormatError(f"{path}: no frames; expected at least one")
     steps = np.diff(t)
     nonpos = np.flatnonzero(steps <= 0)
     if nonpos.size:
         i = int(nonpos[0]) + 1
         raise DataFormatError(
-            f"{where(i)}: {column!r} must be strictly increasing; found {t[i]:g} after {t[i - 1]:g}"
+            f"{where(i)}: {column!r} must be strictly increasing; found {t[i]:g} after "
+            f"{t[i - 1]:g} (expected each frame once, in time order)"
         )
     if frame_period is None:
         if t.size < 2:
             raise DataFormatError(
-                f"{path}: cannot infer the frame period from a single frame; pass frame_period"
+                f"{path}: cannot infer the frame period from a single frame; expected two "
+                "frames or more, or pass frame_period"
             )
         frame_period = round(float(np.median(steps)), 9)
     if frame_period <= 0:

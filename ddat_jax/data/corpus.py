@@ -25,6 +25,7 @@ Perception uncertainty: the standard deviation over the raters at every frame
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -290,19 +291,53 @@ def _avec_features(path: Path) -> pd.DataFrame:
     return frame
 
 
-def _avec_gold(path: Path) -> pd.DataFrame:
+def _avec_gold(path: Path, *, dimension: str) -> pd.DataFrame:
+    """A gold-standard ARFF of recording ``path.stem`` and ``dimension``: time and gold.
+
+    The file names its recording on every row (``Instance_name``) and its dimension in the
+    relation (``GOLDSTANDARD_AROUSAL``): both must match where the file lies, so that a file
+    copied into the wrong place is not read as another recording's labels.
+    """
     frame = read_gold_standard(path)
+    lines = frame.attrs["line_numbers"]
+    wrong = np.flatnonzero(frame["name"].to_numpy() != path.stem)
+    if wrong.size:
+        i = int(wrong[0])
+        raise DataFormatError(
+            f"{path}, line {int(lines[i])}: Instance_name {frame['name'].iloc[i]!r}; expected "
+            f"{path.stem!r}, the recording the file is named after"
+        )
+    relation = str(frame.attrs.get("relation", ""))
+    named = relation.upper().removeprefix("GOLDSTANDARD_").lower()
+    if relation.upper().startswith("GOLDSTANDARD_") and named != dimension.lower():
+        raise DataFormatError(
+            f"{path}, line {frame.attrs.get('relation_line', 1)}: relation {relation!r} names "
+            f"the {named!r} dimension; expected 'GOLDSTANDARD_{dimension.upper()}' (or "
+            f"'GOLDSTANDARD') in the {dimension!r} folder"
+        )
     out = frame[["time", "gold"]].copy()
     out.attrs.update(frame.attrs)
     return out
 
 
-def _csv_gold(path: Path) -> pd.DataFrame:
+def _csv_gold(path: Path, *, dimension: str, dimensions: Sequence[str]) -> pd.DataFrame:
+    """A gold-standard CSV: time and one value column.
+
+    The value column may have any name, but not the name of another dimension of the corpus
+    (``time,valence`` in ``gold/arousal/`` is a file copied into the wrong folder).
+    """
     frame = csv_layout.read_table(path, missing=(), allow_missing=False)
     if frame.shape[1] != 2:
         raise DataFormatError(
             f"{path}: expected 2 columns (time and the gold standard), found "
             f"{frame.shape[1]}: {list(frame.columns)}"
+        )
+    name = str(frame.columns[1])
+    others = {d.lower() for d in dimensions} - {dimension.lower()}
+    if name.lower() in others:
+        raise DataFormatError(
+            f"{path}, line 1: the gold-standard column is named {name!r}, another dimension of "
+            f"this corpus; expected the {dimension!r} gold standard (a file in the wrong folder?)"
         )
     attrs = dict(frame.attrs)
     frame = frame.set_axis(["time", "gold"], axis=1)
@@ -325,8 +360,8 @@ def _locate_avec(root: Path, modalities: Sequence[str], dimension: str, ratings:
         files = _files_by_stem(folder, ".arff")
         if not files:
             raise DataFormatError(
-                f"{folder}: no feature files (<stem>.arff) for modality {mod!r} and dimension "
-                f"{dimension!r}"
+                f"{folder}: no feature files for modality {mod!r} and dimension "
+                f"{dimension!r}; expected <stem>.arff files"
             )
         features[mod] = files
     ratings_dirs = {"individual": "ratings_individual", "centred": "ratings_individual_centred"}
@@ -339,12 +374,13 @@ def _locate_avec(root: Path, modalities: Sequence[str], dimension: str, ratings:
         partitions=None,
         read_features=_avec_features,
         read_ratings=read_ratings,
-        read_gold=_avec_gold,
+        read_gold=functools.partial(_avec_gold, dimension=dimension),
     )
 
 
 def _locate_csv(root: Path, modalities: Sequence[str], dimension: str) -> _Files:
     found = csv_layout.locate_csv(root, modalities=modalities, dimension=dimension)
+    dims = {p.name for sub in ("ratings", "gold") for p in (root / sub).glob("*") if p.is_dir()}
     return _Files(
         features=found["features"],
         ratings=found["ratings"],
@@ -352,7 +388,7 @@ def _locate_csv(root: Path, modalities: Sequence[str], dimension: str) -> _Files
         partitions=found["partitions"],
         read_features=csv_layout.read_table,
         read_ratings=_csv_ratings,
-        read_gold=_csv_gold,
+        read_gold=functools.partial(_csv_gold, dimension=dimension, dimensions=sorted(dims)),
     )
 
 
@@ -377,21 +413,33 @@ class _Grid:
 
     def __init__(self, frame_period: float | None):
         self.period = frame_period
+        self.source: Path | None = None  # the file the period was inferred from
 
     def check(self, frame: pd.DataFrame, path: Path) -> np.ndarray:
+        """Checks the time column of one file against the grid; returns the times ``[T]``."""
         times = frame.iloc[:, 0].to_numpy(np.float64)
-        self.period = check_time_grid(
-            times,
-            path=path,
-            line_numbers=frame.attrs.get("line_numbers"),
-            frame_period=self.period,
-            column=str(frame.columns[0]),
-        )
+        try:
+            period = check_time_grid(
+                times,
+                path=path,
+                line_numbers=frame.attrs.get("line_numbers"),
+                frame_period=self.period,
+                column=str(frame.columns[0]),
+            )
+        except DataFormatError as err:
+            if self.source is None or self.source == path:
+                raise
+            raise DataFormatError(f"{err} (the frame period of {self.source})") from None
+        if self.period is None:
+            self.period, self.source = period, path
         return times
 
 
-def _same_times(ref: np.ndarray, ref_path: Path, frame: pd.DataFrame, path: Path, period):
-    times = frame.iloc[:, 0].to_numpy(np.float64)
+def _same_times(ref: np.ndarray, ref_path: Path, frame: pd.DataFrame, path: Path, grid: _Grid):
+    """Checks that a file of a recording has the times of its first file ``ref_path``."""
+    # The file's own grid first: a duplicated or lost row is then reported at its line.
+    times = grid.check(frame, path)
+    period = grid.period
     if len(times) != len(ref):
         raise DataFormatError(
             f"{path}: expected {len(ref)} frames like {ref_path}, found {len(times)} "
@@ -408,7 +456,30 @@ def _same_times(ref: np.ndarray, ref_path: Path, frame: pd.DataFrame, path: Path
         )
 
 
-def _partition_map(files: _Files, stems: list[str], root: Path) -> dict[str, str]:
+def _partition_map(
+    files: _Files, stems: list[str], root: Path, partitions: Sequence[str]
+) -> dict[str, str]:
+    if files.partitions is not None:
+        # A listed recording of a loaded partition without files is a lost recording.
+        absent = [s for s, p in files.partitions.items() if p in partitions and s not in set(stems)]
+        if absent:
+            folders = sorted({str(next(iter(f.values())).parent) for f in files.features.values()})
+            raise DataFormatError(
+                f"{root / 'partitions.csv'}: lists recording {absent[0]!r} (partition "
+                f"{files.partitions[absent[0]]!r}), which has no feature file; expected "
+                f"'{absent[0]}.csv' in {', '.join(folders)} (recordings listed without files: "
+                f"{absent})"
+            )
+        known = set(csv_layout.PARTITION_ALIASES.values()) | set(partitions)
+        unknown = {s: p for s, p in files.partitions.items() if p not in known}
+        if unknown:
+            # A damaged partition name would otherwise drop its recording without a word.
+            stem, part = next(iter(unknown.items()))
+            raise DataFormatError(
+                f"{root / 'partitions.csv'}: recording {stem!r} is in partition {part!r}; "
+                f"expected train, dev, test (or an alias) or one of the partitions loaded "
+                f"{list(partitions)} (pass partitions=(..., {part!r}) to load it)"
+            )
     out = {}
     for stem in stems:
         if files.partitions is not None:
@@ -502,7 +573,7 @@ def load_corpus(
                 f"{label_files[orphans[0]]}: {kind} for recording {orphans[0]!r}, which has no "
                 f"feature files (expected features for {modalities})"
             )
-    part_of = _partition_map(files, all_stems, root)
+    part_of = _partition_map(files, all_stems, root, partitions)
     by_part: dict[str, list[str]] = {p: [] for p in partitions}
     for stem in all_stems:
         if part_of[stem] in by_part:
@@ -512,7 +583,7 @@ def load_corpus(
             found = sorted(set(part_of.values()))
             raise DataFormatError(
                 f"{root}: partition {part!r} has no recordings (found partitions {found}); "
-                "pass partitions=... to load only some"
+                "expected at least one, or pass partitions=... to load only some"
             )
 
     grid = _Grid(frame_period)
@@ -545,8 +616,8 @@ def load_corpus(
                 if times is None:
                     times, ref_path = grid.check(frame, path), path
                 else:
-                    _same_times(times, ref_path, frame, path, grid.period)
-                blocks[mod] = frame.iloc[:, 1:].to_numpy(np.float32)
+                    _same_times(times, ref_path, frame, path, grid)
+                blocks[mod] = _float32(frame, path)
             feats = []
             for mod in modalities:
                 if mod in blocks:
@@ -569,11 +640,12 @@ def load_corpus(
                     raise DataFormatError(
                         f"{path}: expected the rater columns {rater_names} of {rater_ref}; {detail}"
                     )
-                _same_times(times, ref_path, frame, path, grid.period)
+                _same_times(times, ref_path, frame, path, grid)
                 r_mat = frame.iloc[:, 1:].to_numpy(np.float64)
+                _float32(frame, path)  # the ratings are kept as float32 too
                 if r_mat.shape[1] - pu_ddof < 1:
                     raise DataFormatError(
-                        f"{path}: perception uncertainty with pu_ddof={pu_ddof} needs more than "
+                        f"{path}: perception uncertainty with pu_ddof={pu_ddof} expected more than "
                         f"{pu_ddof} rater column(s), found {r_mat.shape[1]}"
                     )
                 pu = perception_uncertainty(r_mat, ddof=pu_ddof)
@@ -581,8 +653,8 @@ def load_corpus(
                 if stem in files.gold:
                     path = files.gold[stem]
                     frame = files.read_gold(path)
-                    _same_times(times, ref_path, frame, path, grid.period)
-                    g_vec = frame["gold"].to_numpy(np.float32)
+                    _same_times(times, ref_path, frame, path, grid)
+                    g_vec = _float32(frame, path)[:, 0]
                     if np.isnan(g_vec).any():
                         i = int(np.flatnonzero(np.isnan(g_vec))[0])
                         line = frame.attrs["line_numbers"][i]
@@ -590,17 +662,19 @@ def load_corpus(
                             f"{path}, line {int(line)}: expected a gold-standard value, found '?'"
                         )
                 elif r_mat is not None:
+                    expected = _sibling(files.gold, stem)
                     raise DataFormatError(
                         f"{files.ratings[stem]}: recording {stem!r} has individual ratings but "
-                        "no gold-standard file; compute one with gold='mean', "
-                        "gold='ccc_centring' or gold='ewe'"
+                        f"no gold-standard file{f' (expected {expected})' if expected else ''}; "
+                        "compute one with gold='mean', gold='ccc_centring' or gold='ewe'"
                     )
             elif r_mat is not None:
                 g_vec = gold_fn(r_mat)
             elif stem in files.gold:
                 raise DataFormatError(
                     f"{files.gold[stem]}: gold={gold!r} computes the gold standard from the "
-                    f"individual ratings, but recording {stem!r} has none; use gold='provided'"
+                    f"individual ratings, but recording {stem!r} has none (expected "
+                    f"{_sibling(files.ratings, stem) or 'its ratings file'}); use gold='provided'"
                 )
             recs.append(
                 Recording(
@@ -615,9 +689,20 @@ def load_corpus(
         labelled = [r.name for r in recs if r.gold is not None]
         if labelled and len(labelled) != len(recs):
             unlabelled = [r.name for r in recs if r.gold is None]
+            expected = _sibling(files.gold, unlabelled[0]) or root
             raise DataFormatError(
-                f"{root}: partition {part!r} has labels for {labelled} but none for "
-                f"{unlabelled} (expected labels for all recordings of a partition or none)"
+                f"{expected}: no such file; partition {part!r} has labels for {labelled} but "
+                f"none for {unlabelled} (expected labels for all recordings of a partition or "
+                "none)"
+            )
+        rated = [r.name for r in recs if r.ratings is not None]
+        if rated and len(rated) != len(recs):
+            # Without this, a lost ratings file would silently drop the PU of a recording.
+            unrated = [r.name for r in recs if r.ratings is None]
+            raise DataFormatError(
+                f"{_sibling(files.ratings, unrated[0])}: no such file; "
+                f"partition {part!r} has individual ratings for {rated} but none for {unrated} "
+                "(expected ratings for all recordings of a partition or none)"
             )
         out[part] = recs
 
@@ -640,6 +725,31 @@ def load_corpus(
         modality_slices=slices,
         gold_method=gold,
     )
+
+
+def _sibling(by_stem: dict[str, Path], stem: str) -> Path | None:
+    """Where the file of ``stem`` would be, beside the others of ``by_stem`` (None if empty)."""
+    if not by_stem:
+        return None
+    other = next(iter(by_stem.values()))
+    return other.parent / f"{stem}{other.suffix}"
+
+
+def _float32(frame: pd.DataFrame, path: Path) -> np.ndarray:
+    """The value columns of ``frame`` as float32; a value beyond the float32 range is an error."""
+    values = frame.iloc[:, 1:].to_numpy(np.float64)
+    with np.errstate(over="ignore"):
+        out = values.astype(np.float32)
+    bad = np.isinf(out) & ~np.isinf(values)
+    if bad.any():
+        i, j = (int(k[0]) for k in np.nonzero(bad))
+        lines = frame.attrs.get("line_numbers")
+        where = f"{path}, line {int(lines[i])}" if lines is not None else f"{path}, row {i + 1}"
+        raise DataFormatError(
+            f"{where}: column {j + 2} ({frame.columns[j + 1]!r}) expected a number within the "
+            f"float32 range (|x| < 3.4e38), found {values[i, j]:g}"
+        )
+    return out
 
 
 def _width_of(files: _Files, mod: str) -> int:

@@ -15,8 +15,9 @@ modalities (``modality=["egemaps", "vggface"]``) are concatenated along the feat
 feature names prefixed ``<modality>/``. Recordings are ordered naturally by stem (``x_2`` before
 ``x_10``).
 
-File formats (UTF-8, one header line, ``,``, ``;`` or tab separated, detected from the header;
-LF or CRLF line endings):
+File formats (UTF-8, a byte-order mark allowed, or UTF-16 with one; one header line; ``,``,
+``;`` or tab separated, detected from the header; LF, CRLF or CR-only line endings, and the
+last line ends with one too; ``"``-quoted fields allowed):
 
 * **Features** ``features/<modality>/[<dimension>/]<stem>.csv``: first column ``time`` (seconds;
   ``frameTime``/``frametime`` accepted), then one column per feature, any names. Missing values:
@@ -63,6 +64,7 @@ from ddat_jax.data.avec2016 import (
     _format_rows,
     _parse_block,
     _read_bytes,
+    _require_final_line_break,
     _rows_to_bytes,
     _where,
 )
@@ -120,7 +122,7 @@ def partition_of_stem(stem: str, *, path: str | os.PathLike | None = None) -> st
 
 def _header(path, raw: bytes, sep: str | None) -> tuple[list[str], str, int]:
     end = raw.find(b"\n")
-    head = _decode(raw if end < 0 else raw[:end], path, 1).strip().lstrip("\ufeff")
+    head = _decode(raw if end < 0 else raw[:end], path, 1).strip()
     if sep is None:
         sep = next((c for c in (",", ";", "\t") if c in head), ",")
     names = [n.strip().strip('"').strip() for n in head.split(sep)]
@@ -148,8 +150,9 @@ def read_table(
         of each row) are set.
 
     Raises:
-        DataFormatError: empty file, bad header, wrong field count, non-numeric value, missing
-            value where not allowed.
+        DataFormatError: empty or truncated file (no line break after the last line), bad
+            header, wrong field count, non-numeric or infinite value, missing value where not
+            allowed.
     """
     raw = _read_bytes(path)
     if not raw or raw.isspace():
@@ -165,13 +168,20 @@ def read_table(
         raise DataFormatError(f"{_where(path, 1)}: expected 'time' and at least one more column")
     empty = [j + 1 for j, n in enumerate(names) if not n]
     if empty:
-        raise DataFormatError(f"{_where(path, 1)}: column {empty[0]} has no name in the header")
+        raise DataFormatError(
+            f"{_where(path, 1)}: column {empty[0]} has no name in the header; expected a name "
+            "for every column"
+        )
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
-        raise DataFormatError(f"{_where(path, 1)}: duplicate column names {dup}")
+        raise DataFormatError(
+            f"{_where(path, 1)}: duplicate column names {dup}; expected unique column names"
+        )
     data = _Block(memoryview(raw)[start:], 2)
     if not data:
-        raise DataFormatError(f"{path}: no data rows after the header; truncated file?")
+        raise DataFormatError(
+            f"{path}: no data rows after the header; truncated file? (expected one row per frame)"
+        )
     frame = _parse_block(
         path,
         data,
@@ -180,7 +190,9 @@ def read_table(
         numeric=[True] * len(names),
         what=f"one per header column ({len(names)})",
         na_values=missing,
+        quotechar='"',
     )
+    _require_final_line_break(path, raw)
     values = frame.to_numpy()
     bad = np.isnan(values)
     if not allow_missing:
@@ -220,14 +232,20 @@ def read_partitions(path: str | os.PathLike) -> dict[str, str]:
     """Reads ``partitions.csv`` (header ``stem,partition``) into ``{stem: partition}``.
 
     Partition names are kept as written, except the aliases of :data:`PARTITION_ALIASES`,
-    which are mapped to ``train``/``dev``/``test``.
+    which are mapped to ``train``/``dev``/``test``. A last line without a line break must
+    name one of those (otherwise it may be truncated).
+
+    Raises:
+        DataFormatError: bad header, a line that is not ``<stem>,<partition>``, a stem listed
+            twice, a possibly truncated last line.
     """
     raw = _read_bytes(path)
-    lines = _decode(raw, path, 1).splitlines()
+    lines = _decode(raw, path, 1).split("\n")
+    lines = [ln.rstrip("\r") for ln in lines]
     if not lines or not lines[0].strip():
         raise DataFormatError(f"{path}: file is empty; expected a header 'stem,partition'")
-    sep = ";" if ";" in lines[0] and "," not in lines[0] else ","
-    header = [h.strip().lower() for h in lines[0].split(sep)]
+    sep = next((c for c in (",", ";", "\t") if c in lines[0]), ",")
+    header = [h.strip().strip('"').strip().lower() for h in lines[0].split(sep)]
     if header != ["stem", "partition"]:
         raise DataFormatError(
             f"{_where(path, 1)}: expected the header 'stem,partition', found {lines[0]!r}"
@@ -236,14 +254,24 @@ def read_partitions(path: str | os.PathLike) -> dict[str, str]:
     for number, line in enumerate(lines[1:], start=2):
         if not line.strip():
             continue
-        fields = [f.strip() for f in line.split(sep)]
+        fields = [f.strip().strip('"').strip() for f in line.split(sep)]
         if len(fields) != 2 or not all(fields):
             raise DataFormatError(
                 f"{_where(path, number)}: expected '<stem>{sep}<partition>', found {line!r}"
             )
         stem, part = fields
         if stem in out:
-            raise DataFormatError(f"{_where(path, number)}: stem {stem!r} listed twice")
+            raise DataFormatError(
+                f"{_where(path, number)}: stem {stem!r} listed twice; expected each recording once"
+            )
+        if number == len(lines) and part.lower() not in PARTITION_ALIASES:
+            # The last line has no line break: a cut-off partition name ('tes') would
+            # otherwise silently move the recording out of the partitions loaded.
+            raise DataFormatError(
+                f"{_where(path, number)}: the file does not end with a line break and the last "
+                f"partition name {part!r} is not one of {sorted(set(PARTITION_ALIASES))}; "
+                "expected a complete last line (add a line break at the end if it is)"
+            )
         out[stem] = PARTITION_ALIASES.get(part.lower(), part)
     return out
 
@@ -296,7 +324,9 @@ def locate_csv(root: str | os.PathLike, *, modalities: Sequence[str], dimension:
             folder = folder / dimension
         files = _csv_files(folder)
         if not files:
-            raise DataFormatError(f"{folder}: no feature files (<stem>.csv) for modality {mod!r}")
+            raise DataFormatError(
+                f"{folder}: no feature files for modality {mod!r}; expected <stem>.csv files"
+            )
         features[mod] = files
     part_file = root / "partitions.csv"
     return {
