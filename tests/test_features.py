@@ -397,3 +397,52 @@ def test_too_short_audio_and_unknown_partition_are_errors(tmp_path, recordings):
     (wav / "train_1.wav").rename(wav / "speaker07.wav")
     with pytest.raises(DataFormatError, match=r"speaker07\.wav: cannot tell the partition"):
         extract_corpus(wav, tmp_path / "out", style="mfcc")
+
+
+def test_missing_extra_is_explained(monkeypatch):
+    import sys
+
+    from ddat_jax.features.audio import require_audio_extra
+
+    monkeypatch.setitem(sys.modules, "opensmile", None)  # makes the import fail
+    with pytest.raises(ImportError, match=r"pip install 'ddat_jax\[audio\]'"):
+        require_audio_extra()
+
+
+# --------------------------------------------------------------------------- end to end
+
+
+@needs_audio
+@pytest.mark.slow
+def test_wav_folder_to_tables_with_the_expected_sign(tmp_path):
+    """WAV folder -> features -> the DDAT smoke experiment -> tables (about 2 min on 2 cores).
+
+    Louder, higher-pitched stretches must come out as higher predicted arousal: the STL
+    predictions on test correlate positively with the loudness and F0 functionals.
+    """
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from ddat_jax.features.synthetic import write_recordings
+
+    stems = [f"train_{k}" for k in range(1, 5)] + ["dev_1", "dev_2", "test_1", "test_2"]
+    write_recordings(tmp_path / "src", stems=stems, duration=30.0, seed=0)
+    corpus_root, workdir = tmp_path / "corpus", tmp_path / "run"
+    assert cli(["--wav-dir", str(tmp_path / "src" / "wav"), "--ratings-dir",
+                str(tmp_path / "src" / "ratings"), "--out", str(corpus_root), "--style",
+                "avec2016", "--quiet"]) == 0  # fmt: skip
+    repo = Path(__file__).resolve().parents[1]
+    subprocess.run(
+        [sys.executable, "-m", "ddat_jax.main", "--config=configs/recola_re.py:smoke",
+         f"--config.data.root={corpus_root}", f"--workdir={workdir}"],
+        cwd=repo, check=True, capture_output=True,
+    )  # fmt: skip
+    assert (workdir / "results" / "table1_before_postprocessing.md").is_file()
+    corpus = load_corpus(corpus_root, modality="audio", dimension="arousal")
+    feat = {n: j for j, n in enumerate(corpus.feature_names)}
+    for rec in corpus.partitions["test"]:
+        pred = pd.read_csv(workdir / "predictions" / "stl" / "test" / f"{rec.name}.csv")
+        for name in ("loudness_sma3_amean", "F0semitoneFrom27.5Hz_sma3nz_amean"):
+            r = np.corrcoef(pred["prediction"], rec.features[:, feat[name]])[0, 1]
+            assert r > 0.2, (rec.name, name, r)
