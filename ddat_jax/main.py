@@ -9,8 +9,8 @@ from __future__ import annotations
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from ddat_jax import grid
 from ddat_jax import run as run_lib
+from ddat_jax.train.grid import configure_host_devices
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Experiment config file (configs/*.py[:args]).", lock_config=True
@@ -23,7 +23,7 @@ def main(argv):
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     # One XLA device per CPU core, so that grids shard over the cores (no effect on GPU/TPU
     # runs; a user's XLA_FLAGS device count wins).
-    grid.configure_host_devices()
+    configure_host_devices()
     config = _CONFIG.value
     workdir = _WORKDIR.value or f"runs/{config.name}"
     logging.info("workdir: %s", workdir)

@@ -1,9 +1,10 @@
-"""Tests of ddat_jax.grid: expansion, strategies, sharding, run_grid outputs.
+"""Tests of ddat_jax.train.grid and the driver's strategies: expansion, strategies,
+sharding, run_grid outputs.
 
 References are independent runs: every member is compared with its own
-``make_train(config, data, model)(hparams, key)`` call (unpadded model, solo
-program), never with another strategy of the grid code. The sharded-vs-unsharded
-check runs in a subprocess that starts JAX with 4 host-platform devices.
+``make_train(spec, data)(hparams, key)`` call (unpadded model, solo program), never
+with another strategy of the driver. The sharded-vs-unsharded check runs in a
+subprocess that starts JAX with 4 host-platform devices.
 """
 
 from __future__ import annotations
@@ -23,9 +24,17 @@ import pytest
 from absl import flags
 from ml_collections import config_flags
 
-from ddat_jax import grid as G
 from ddat_jax.models import MultiTaskRNN
-from ddat_jax.train import default_train_config, make_train
+from ddat_jax.train import (
+    RunOptions,
+    default_train_config,
+    fit,
+    make_train,
+    objective_from_config,
+    system_key,
+    train_spec_from_config,
+)
+from ddat_jax.train import grid as G
 
 F, T = 4, 16
 HEADS = {"emotion": 1, "uncertainty": 1}
@@ -42,7 +51,7 @@ def make_data(seed=0, n_train=5, n_dev=3, n_test=3):
         mask = np.ones((n, T), bool)
         mask[0, T - 5 :] = False
         return {
-            "x": x,
+            "inputs": x,
             "mask": mask,
             "targets": {"emotion": y[..., None], "uncertainty": (0.2 + 0.1 * np.abs(y))[..., None]},
         }
@@ -67,6 +76,10 @@ def build(num_layers=1, hidden_size=6):
     return MultiTaskRNN(hidden_size=hidden_size, num_layers=num_layers, heads=HEADS)
 
 
+def spec_of(cfg, model):
+    return train_spec_from_config(cfg.train, model, objective_from_config(cfg.train, HEADS))
+
+
 _SOLO = {}
 
 
@@ -77,9 +90,9 @@ def solo(cfg, data, table, i, model):
     same in every test), so each shape compiles once per session.
     """
     hp = jax.tree.map(lambda a: a[i], G.member_hparams(cfg, table))
-    key = jax.random.wrap_key_data(G.member_key_data(int(cfg.seed), table)[i])
+    key = G.table_keys(jax.random.key(int(cfg.seed)), table)[i]
     if model not in _SOLO:
-        _SOLO[model] = jax.jit(make_train(cfg, data, model))
+        _SOLO[model] = jax.jit(make_train(spec_of(cfg, model), data))
     return _SOLO[model](hp, key)
 
 
@@ -150,6 +163,8 @@ def test_validation_errors():
         G.group_shapes([(1, 4)], "rows")
     with pytest.raises(ValueError, match="layers"):
         G.expand_grid(make_config(arch=((0, 4),)))
+    with pytest.raises(ValueError, match="valid"):
+        RunOptions(strategy="pmap")
     assert G.choose_strategy("auto", "cpu") == "map"
     assert G.choose_strategy("auto", "gpu") == "vmap"
     assert G.choose_strategy("auto", "tpu") == "vmap"
@@ -169,17 +184,32 @@ def test_group_shapes():
 
 
 def _assert_member_equal(out, i, ref, rtol=2e-4, atol=2e-5):
-    np.testing.assert_allclose(out["best_dev_ccc"][i], ref["best_dev_ccc"], rtol=rtol, atol=atol)
-    assert int(out["best_epoch"][i]) == int(ref["best_epoch"])
+    np.testing.assert_allclose(out.best_score[i], ref.best_score, rtol=rtol, atol=atol)
+    assert int(out.best_epoch[i]) == int(ref.best_epoch)
     for a, b in zip(
-        jax.tree.leaves(jax.tree.map(lambda x: x[i], out["best_params"])),
-        jax.tree.leaves(ref["best_params"]),
+        jax.tree.leaves(jax.tree.map(lambda x: x[i], out.best_params)),
+        jax.tree.leaves(ref.best_params),
         strict=True,
     ):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=rtol, atol=atol)
     np.testing.assert_allclose(
-        out["train_loss"][i], ref["history"]["train_loss"], rtol=rtol, atol=atol
+        out.history.train_loss[i], ref.history.train_loss, rtol=rtol, atol=atol
     )
+
+
+def fit_members(cfg, data, tmp_path, **options):
+    table = G.expand_grid(cfg)
+    keys = G.table_keys(jax.random.key(int(cfg.seed)), table)
+    out = fit(
+        spec_of(cfg, build()),
+        data,
+        G.member_hparams(cfg, table),
+        keys,
+        workdir=tmp_path,
+        options=RunOptions(log_every=3, checkpoint_every=3, **options),
+        progress=lambda line: None,
+    )
+    return table, out
 
 
 @pytest.mark.parametrize(
@@ -192,31 +222,24 @@ def _assert_member_equal(out, i, ref, rtol=2e-4, atol=2e-5):
         pytest.param("loop", marks=pytest.mark.slow),
     ],
 )
-def test_strategies_equal_separate_train_calls(data, strategy):
+def test_strategies_equal_separate_train_calls(data, strategy, tmp_path):
     cfg = make_config(w_e=(0.5, 1.5), learning_rate=(1e-2, 3e-3), seeds=1, chunk_size=3)
-    table = G.expand_grid(cfg)
-    model = build()
-    member_fn, arrays, _ = G.make_member_train(cfg, data, model)
-    per = {
-        "hparams": G.member_hparams(cfg, table),
-        "key_data": G.member_key_data(int(cfg.seed), table),
-    }
-    out, info = G.run_members(
-        member_fn, per, arrays, strategy=strategy, chunk_size=3, devices=jax.devices()[:1]
-    )
-    assert info["strategy"] == strategy
+    table, out = fit_members(cfg, data, tmp_path, strategy=strategy, chunk_size=3)
     for i in (0, 3):
-        _assert_member_equal(out, i, solo(cfg, data, table, i, model))
+        _assert_member_equal(out, i, solo(cfg, data, table, i, build()))
 
 
-def test_seeds_are_a_grid_axis(data):
+def test_seeds_are_a_grid_axis():
     cfg = make_config(w_e=(1.0,), seeds=3)
-    table = G.expand_grid(cfg)
-    kd = G.member_key_data(int(cfg.seed), table)
-    assert len({tuple(k) for k in kd}) == 3  # distinct keys per seed
+    key = system_key(3, "stl")
+    kd = jax.random.key_data(G.table_keys(key, G.expand_grid(cfg)))
+    assert len({tuple(np.asarray(k)) for k in kd}) == 3  # distinct keys per seed
     cfg2 = make_config(w_e=(0.0, 1.0), seeds=3)
-    kd2 = G.member_key_data(int(cfg2.seed), G.expand_grid(cfg2))
+    kd2 = np.asarray(jax.random.key_data(G.table_keys(key, G.expand_grid(cfg2))))
     np.testing.assert_array_equal(kd2[:3], kd2[3:])  # the same seeds for every setting
+    # Seed 0 of a grid is the key of the system trained alone.
+    alone = jax.random.key_data(jax.random.split(key, 1)[0])
+    np.testing.assert_array_equal(kd2[0], np.asarray(alone))
 
 
 # ------------------------------------------------------------------------ run_grid
@@ -226,11 +249,14 @@ def test_run_grid_writes_results_and_selects_best(data, tmp_path):
     cfg = make_config(w_e=(0.5, 1.0, 1.5), seeds=2)
     result = G.run_grid(cfg, data, workdir=tmp_path, build_model_fn=build)
     csv = pd.read_csv(tmp_path / "results" / "grid.csv")
-    assert len(csv) == 6 and {"best_dev_ccc", "test_ccc", "w_e", "seed"} <= set(csv.columns)
+    assert len(csv) == 6 and {"best_dev_score", "test_score", "w_e", "seed"} <= set(csv.columns)
     best = json.loads((tmp_path / "results" / "grid_best.json").read_text())
-    means = result.groupby("setting").best_dev_ccc.mean()
+    means = result.groupby("setting").best_dev_score.mean()
+    stds = result.groupby("setting").best_dev_score.std(ddof=0)
     assert best["setting"] == int(means.idxmax())
-    np.testing.assert_allclose(best["setting_mean_dev_ccc"], means.max(), rtol=1e-6)
+    np.testing.assert_allclose(best["setting_mean_dev_score"], means.max(), rtol=1e-6)
+    np.testing.assert_allclose(best["setting_std_dev_score"], stds[means.idxmax()], rtol=1e-5)
+    assert best["seeds"] == 2 and "setting_std_test_score" in best
     assert (
         result.selected.sum() == 1 and int(result.member[result.selected].iloc[0]) == best["member"]
     )
@@ -238,18 +264,16 @@ def test_run_grid_writes_results_and_selects_best(data, tmp_path):
     table = G.expand_grid(cfg)
     for i in range(len(table)):
         ref = solo(cfg, data, table, i, build())
-        np.testing.assert_allclose(
-            result.best_dev_ccc[i], ref["best_dev_ccc"], rtol=2e-4, atol=2e-5
-        )
-        assert result.best_epoch[i] == int(ref["best_epoch"])
+        np.testing.assert_allclose(result.best_dev_score[i], ref.best_score, rtol=2e-4, atol=2e-5)
+        assert result.best_epoch[i] == int(ref.best_epoch)
     # The saved parameters are the selected member's (compared with its solo run).
     ref = solo(cfg, data, table, best["member"], build())
     saved = G.load_best_params(tmp_path)
-    for a, b in zip(jax.tree.leaves(saved), jax.tree.leaves(ref["best_params"]), strict=True):
+    for a, b in zip(jax.tree.leaves(saved), jax.tree.leaves(ref.best_params), strict=True):
         np.testing.assert_allclose(a, np.asarray(b), rtol=2e-4, atol=2e-5)
     # Test CCC of the best parameters, against a NumPy CCC of the solo model's output.
     out = build().apply(
-        {"params": ref["best_params"]}, data["test"]["x"], mask=data["test"]["mask"]
+        {"params": ref.best_params}, data["test"]["inputs"], mask=data["test"]["mask"]
     )
     m = data["test"]["mask"]
     p = np.asarray(out["emotion"][..., 0], np.float64)[m]
@@ -259,33 +283,31 @@ def test_run_grid_writes_results_and_selects_best(data, tmp_path):
         * np.mean((p - p.mean()) * (t - t.mean()))
         / (p.var() + t.var() + (p.mean() - t.mean()) ** 2)
     )
-    np.testing.assert_allclose(best["test_ccc"], ccc, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(best["test_score"], ccc, rtol=1e-4, atol=1e-5)
 
 
-def test_run_grid_unknown_weight_head(data):
+def test_run_grid_unknown_weight_head(data, tmp_path):
     cfg = make_config(alpha=(0.5,), alpha_head="reconstruction")
     with pytest.raises(ValueError, match="heads"):
-        G.run_grid(cfg, data, workdir=None, build_model_fn=build)
+        G.run_grid(cfg, data, workdir=tmp_path, build_model_fn=build)
 
 
 @pytest.mark.slow
-def test_run_grid_arch_padded_equals_separate_runs(data):
+def test_run_grid_arch_padded_equals_separate_runs(data, tmp_path):
     arch = ((1, 3), (2, 6), (1, 6))
     cfg = make_config(arch=arch, w_e=(1.0,), strategy="vmap", arch_grouping="all")
-    result = G.run_grid(cfg, data, workdir=None, build_model_fn=build)
+    result = G.run_grid(cfg, data, workdir=tmp_path, build_model_fn=build)
     assert len(result.attrs["programs"]) == 1 and result.attrs["programs"][0]["padded"]
     table = G.expand_grid(cfg)
     for i in range(len(table)):
         ref = solo(cfg, data, table, i, build(int(table.layers[i]), int(table.units[i])))
-        np.testing.assert_allclose(
-            result.best_dev_ccc[i], ref["best_dev_ccc"], rtol=2e-4, atol=2e-5
-        )
-        assert result.best_epoch[i] == int(ref["best_epoch"])
+        np.testing.assert_allclose(result.best_dev_score[i], ref.best_score, rtol=2e-4, atol=2e-5)
+        assert result.best_epoch[i] == int(ref.best_epoch)
     best = result.attrs["best"]
     ref = solo(cfg, data, table, best["member"], build(best["layers"], best["units"]))
     for a, b in zip(
         jax.tree.leaves(result.attrs["best_params"]),
-        jax.tree.leaves(ref["best_params"]),
+        jax.tree.leaves(ref.best_params),
         strict=True,
     ):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=2e-4, atol=2e-5)
@@ -295,30 +317,27 @@ def test_run_grid_arch_padded_equals_separate_runs(data):
 
 _SHARD_SCRIPT = textwrap.dedent(
     """
-    import json, sys
+    import json, sys, tempfile
     import jax, numpy as np
     sys.path.insert(0, sys.argv[1])
-    from tests.test_grid import build, make_config, make_data, solo
-    from ddat_jax import grid as G
+    from tests.test_grid import fit_members, make_config, make_data
     assert len(jax.devices()) == 4, jax.devices()
     data = make_data()
     # 6 members over 4 devices: members are padded to 8.
     cfg = make_config(w_e=(0.5, 1.0, 1.5), learning_rate=(1e-2, 3e-3))
-    table = G.expand_grid(cfg)
-    member_fn, arrays, _ = G.make_member_train(cfg, data, build())
-    per = {"hparams": G.member_hparams(cfg, table),
-           "key_data": G.member_key_data(int(cfg.seed), table)}
     report = {}
+    d = tempfile.mkdtemp()
     for strategy in sys.argv[2].split(","):
-        out, info = G.run_members(member_fn, per, arrays, strategy=strategy)
-        assert info["devices"] == 4
-        one, _ = G.run_members(member_fn, per, arrays, strategy=strategy,
-                               devices=jax.devices()[:1])
-        errs = [float(np.max(np.abs(np.asarray(a) - np.asarray(b))))
-                for a, b in zip(jax.tree.leaves(out), jax.tree.leaves(one))]
+        _, out = fit_members(cfg, data, d + "/all" + strategy, strategy=strategy,
+                             devices=tuple(jax.devices()))
+        _, one = fit_members(cfg, data, d + "/one" + strategy, strategy=strategy,
+                             devices=tuple(jax.devices()[:1]))
+        leaves = lambda r: jax.tree.leaves((r.best_params, r.best_score, r.history))
+        errs = [float(np.nanmax(np.abs(np.asarray(a, float) - np.asarray(b, float))))
+                for a, b in zip(leaves(out), leaves(one))]
         report[strategy] = {
             "max_err_vs_unsharded": max(errs),
-            "members": int(out["best_dev_ccc"].shape[0]),
+            "members": int(out.best_score.shape[0]),
         }
     print("REPORT" + json.dumps(report))
     """
@@ -351,7 +370,7 @@ def test_sharded_equals_unsharded_on_4_host_devices(tmp_path, strategy):
 def test_configure_host_devices_in_fresh_process():
     code = (
         "import os; os.environ.pop('XLA_FLAGS', None)\n"
-        "from ddat_jax.grid import configure_host_devices\n"
+        "from ddat_jax.train.grid import configure_host_devices\n"
         "n = configure_host_devices(3)\n"
         "import jax\n"
         "print(n, len(jax.devices('cpu')), configure_host_devices(5))\n"

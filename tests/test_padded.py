@@ -6,15 +6,30 @@ its own program); the padded model gets the same parameters through ``embed_para
 
 from __future__ import annotations
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ddat_jax import grid as G
 from ddat_jax.models import MultiTaskRNN
-from ddat_jax.models.padded import ARCH, PaddedMultiTaskRNN, embed_params, extract_params
-from ddat_jax.train import default_train_config, hparams_from_config, make_train, make_train_fns
+from ddat_jax.models.padded import (
+    ARCH,
+    PaddedMultiTaskRNN,
+    embed_params,
+    extract_params,
+    padding_for,
+)
+from ddat_jax.train import (
+    RunOptions,
+    default_train_config,
+    fit,
+    heads_objective,
+    hparams_from_config,
+    make_train,
+    train_spec_from_config,
+)
+from ddat_jax.train.engine import init_params
 
 F, T = 4, 14
 HEADS = {"emotion": 1, "aux": 3}
@@ -107,8 +122,14 @@ def test_embed_extract_roundtrip_and_errors():
     bi = MultiTaskRNN(hidden_size=4, num_layers=1, bidirectional=True, heads=HEADS)
     with pytest.raises(ValueError, match="unidirectional"):
         embed_params(bi.init(jax.random.key(0), x)["params"], max_layers=2, max_hidden=5)
-    with pytest.raises(ValueError, match="MultiTaskRNN"):
-        G.padded_version(bi, [(1, 4)])
+    with pytest.raises(ValueError, match="unidirectional"):
+        padding_for(bi, [(1, 4)])
+    with pytest.raises(ValueError, match="no architecture padding for Dense"):
+        padding_for(nn.Dense(3), [(1, 4)])
+    pad = padding_for(model, [(2, 4), (3, 7)])
+    assert (pad.model.max_layers, pad.model.max_hidden) == (3, 7)
+    for name, v in flat(params).items():
+        np.testing.assert_array_equal(flat(pad.extract(pad.embed(params)))[name], v)
 
 
 # ------------------------------------------------------------------ trained parameters
@@ -122,7 +143,7 @@ def _data(seed=1):
         y = np.tanh(x[..., :1] - 0.5 * x[..., 1:2])
         mask = np.ones((n, T), bool)
         mask[0, T - 3 :] = False
-        return {"x": x, "mask": mask, "targets": {"emotion": y, "aux": x[..., :3] ** 2}}
+        return {"inputs": x, "mask": mask, "targets": {"emotion": y, "aux": x[..., :3] ** 2}}
 
     return {"train": part(5), "dev": part(3)}
 
@@ -138,30 +159,40 @@ def _config():
     return cfg
 
 
-def _train_pair(layers, hidden, padded_train=None):
+def _spec(cfg, model):
+    objective = heads_objective({"emotion": "mse", "aux": "mse"})
+    return train_spec_from_config(cfg.train, model, objective)
+
+
+def _train_pair(layers, hidden, tmp_path):
     """Trains the unpadded model (reference) and the padded member from the same init."""
     data, cfg = _data(), _config()
-    hp = hparams_from_config(cfg)
+    hp = hparams_from_config(cfg, ("aux", "emotion"))
     key = jax.random.key(7)
     ref_model = MultiTaskRNN(hidden_size=hidden, num_layers=layers, heads=HEADS)
-    ref = jax.jit(make_train(cfg, data, ref_model))(hp, key)
-    init = make_train_fns(cfg, data, ref_model).init(hp, key)["params"]
+    ref = jax.jit(make_train(_spec(cfg, ref_model), data))(hp, key)
+    init = init_params(ref_model, key, data["train"]["inputs"])
     params0 = embed_params(init, max_layers=LMAX, max_hidden=HMAX)
-    if padded_train is None:
-        member_fn, arrays, _ = G.make_member_train(cfg, data, padded_model())
-        padded_train = (jax.jit(member_fn), arrays)
-    fn, arrays = padded_train
-    out = fn({"hparams": hp, "key_data": jax.random.key_data(key), "params0": params0}, arrays)
-    return ref, out, padded_train, init
+    out = fit(
+        _spec(cfg, padded_model()),
+        data,
+        hp,
+        key[None],
+        workdir=tmp_path / f"{layers}x{hidden}",
+        options=RunOptions(log_every=3, checkpoint_every=3),
+        init_params=jax.tree.map(lambda a: np.asarray(a)[None], params0),
+        progress=lambda line: None,
+    )
+    return ref, out.member(0), init
 
 
 def _check_trained(ref, out, init):
-    np.testing.assert_allclose(out["best_dev_ccc"], ref["best_dev_ccc"], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(out["best_score"], ref.best_score, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(
-        out["train_loss"], ref["history"]["train_loss"], rtol=1e-4, atol=1e-6
+        out["history"].train_loss, ref.history.train_loss, rtol=1e-4, atol=1e-6
     )
     trained = flat(extract_params(out["best_params"]))
-    ref_params = flat(ref["best_params"])
+    ref_params = flat(ref.best_params)
     assert set(trained) == set(ref_params)
     for name, v in ref_params.items():
         np.testing.assert_allclose(trained[name], v, rtol=1e-4, atol=1e-5, err_msg=name)
@@ -169,9 +200,7 @@ def _check_trained(ref, out, init):
     assert any(not np.allclose(v, flat(init)[name]) for name, v in ref_params.items())
     # ... and every padded entry is still exactly zero after Adam + L2.
     support = flat(
-        embed_params(
-            jax.tree.map(jnp.ones_like, ref["best_params"]), max_layers=LMAX, max_hidden=HMAX
-        )
+        embed_params(jax.tree.map(jnp.ones_like, ref.best_params), max_layers=LMAX, max_hidden=HMAX)
     )
     for name, v in flat(out["best_params"]).items():
         if name == ARCH:
@@ -179,14 +208,13 @@ def _check_trained(ref, out, init):
         assert np.all(np.asarray(v)[support[name] == 0] == 0.0), name
 
 
-def test_padded_member_trains_like_unpadded_model():
-    ref, out, _, init = _train_pair(2, 5)
+def test_padded_member_trains_like_unpadded_model(tmp_path):
+    ref, out, init = _train_pair(2, 5, tmp_path)
     _check_trained(ref, out, init)
 
 
 @pytest.mark.slow
-def test_padded_member_trains_like_unpadded_model_more_shapes():
-    padded_train = None
+def test_padded_member_trains_like_unpadded_model_more_shapes(tmp_path):
     for layers, hidden in [(1, 2), (3, 7), (1, 7)]:
-        ref, out, padded_train, init = _train_pair(layers, hidden, padded_train)
+        ref, out, init = _train_pair(layers, hidden, tmp_path)
         _check_trained(ref, out, init)

@@ -89,9 +89,7 @@ def test_fusion_across_modalities_script(smoke_run, tmp_path):
     """experiments/fusion_across_modalities.py reads two runs' outputs and fits Table IV."""
     config, workdir, _ = smoke_run
     other = tmp_path / "video_run"
-    shutil.copytree(
-        workdir, other, ignore=lambda d, names: ["train"] if Path(d) == workdir else []
-    )
+    shutil.copytree(workdir, other, ignore=lambda d, names: ["train"] if Path(d) == workdir else [])
     cfg = json.loads((other / "config.json").read_text())
     cfg["data"]["modality"] = "video_geometric"
     (other / "config.json").write_text(json.dumps(cfg))
@@ -107,7 +105,7 @@ def test_fusion_across_modalities_script(smoke_run, tmp_path):
 
 
 def test_architecture_grid_runs_as_one_program(tmp_path, small_corpus_root):
-    """Several architectures: trained by ddat_jax.grid, the best on dev is kept."""
+    """Several architectures: trained by ddat_jax.train.grid, the best on dev is kept."""
     config = load_config("recola_re", "smoke")
     config.data.root = str(small_corpus_root)
     config.ddat.systems = ("stl",)
@@ -115,9 +113,9 @@ def test_architecture_grid_runs_as_one_program(tmp_path, small_corpus_root):
     results = run_lib.run(config, tmp_path)
     grid = pd.read_csv(tmp_path / "train" / "stl" / "results" / "grid.csv")
     assert sorted(zip(grid["layers"], grid["units"], strict=True)) == [(1, 8), (2, 16)]
-    best = grid.loc[grid["best_dev_ccc"].idxmax()]
+    best = grid.loc[grid["best_dev_score"].idxmax()]
     assert bool(best["selected"])
-    assert results["dev_ccc"]["STL"] == pytest.approx(best["best_dev_ccc"], abs=1e-6)
+    assert results["dev_ccc"]["STL"] == pytest.approx(best["best_dev_score"], abs=1e-6)
 
 
 def test_withheld_test_labels_like_avec(tmp_path):

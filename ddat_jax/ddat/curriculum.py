@@ -11,11 +11,16 @@ segment is ranked by its mean annotated PU, and the ranked segments are split in
 ``cl_parts`` equal-count parts. Both the DNN (which sees frames independently anyway) and
 the GRU-RNN train on these segments; dev evaluation and the reported predictions use the
 whole recordings.
+
+Compile once: every stage's segments are padded to the same length and the train
+partition to the number of all segments (``TrainSpec.train_size``; the padding rows are
+fully masked and never sampled, and the shuffle and noise streams are counter based), so
+all stages run one compiled program. A stage sees exactly the minibatches it would see
+unpadded.
 """
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 
 import jax
@@ -77,8 +82,8 @@ def train_curriculum(
 
     Args:
       name: ``"cl_dnn"`` or ``"cl_gru"``.
-      config: experiment config (``ddat.cl_*`` fields; ``train.epochs`` is replaced by
-        ``ddat.cl_epochs_per_stage`` for every stage).
+      config: experiment config (``ddat.cl_*`` fields; every stage trains
+        ``ddat.cl_epochs_per_stage`` epochs instead of ``train.epochs``).
       corpus: the prepared corpus (train recordings are segmented).
       batches: partition → ``to_batch`` dict of whole recordings (dev selection, outputs).
       workdir: folder of this system (``stage<k>/`` per stage).
@@ -86,12 +91,11 @@ def train_curriculum(
       arch: ``(layers, hidden)`` of the GRU (ignored for the DNN).
     """
     d = config.ddat
-    cfg = copy.deepcopy(config)
-    with cfg.unlocked():
-        cfg.train.epochs = int(d.cl_epochs_per_stage)
     seg_frames = int(round(float(d.cl_segment_s) / corpus.frame_period))
     segments = segment_recordings(corpus.partitions["train"], seg_frames)
     parts = curriculum_parts(segments, int(d.cl_parts))
+    pad_to = max(s.num_frames for s in segments)
+    overrides = {"epochs": int(d.cl_epochs_per_stage), "train_size": len(segments)}
     if name == "cl_dnn":
         hidden = tuple(int(h) for h in d.cl_dnn_hidden)
         model_fn = lambda _: models.build_model("dnn", hidden_sizes=hidden, heads={"emotion": 1})
@@ -104,7 +108,7 @@ def train_curriculum(
     params, system, seconds = None, None, 0.0
     for stage in range(1, len(parts) + 1):
         chosen = [segments[i] for p in parts[:stage] for i in p]
-        stage_batches = {"train": preprocess.to_batch(chosen), "dev": batches["dev"]}
+        stage_batches = {"train": preprocess.to_batch(chosen, pad_to=pad_to), "dev": batches["dev"]}
         targets = {p: {"emotion": b["y"]} for p, b in stage_batches.items()}
         print(
             f"[{name}] curriculum stage {stage}/{len(parts)}: {len(chosen)} segments",
@@ -112,7 +116,7 @@ def train_curriculum(
         )
         system = train_system(
             name,
-            cfg,
+            config,
             stage_batches,
             targets,
             heads={"emotion": 1},
@@ -121,6 +125,7 @@ def train_curriculum(
             model_fn=model_fn,
             archs=archs,
             init_params=params,
+            spec_overrides=overrides,
         )
         params, seconds = system.params, seconds + system.seconds
     outputs = predict_partitions(

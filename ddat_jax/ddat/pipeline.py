@@ -39,6 +39,7 @@ from ddat_jax import figures, postprocess, reports
 from ddat_jax.data import preprocess
 from ddat_jax.ddat import artifacts, curriculum, difficulty
 from ddat_jax.ddat.systems import TrainedSystem, train_system
+from ddat_jax.train.keys import system_key
 
 LABELS = {
     "stl": "STL",
@@ -89,7 +90,7 @@ def stage1_hash(config, stage1: str) -> str:
 
 
 def _system_key(config, name: str) -> jax.Array:
-    return jax.random.fold_in(jax.random.key(int(config.seed)), ALL_SYSTEMS.index(name))
+    return system_key(int(config.seed), name)
 
 
 def _labelled(batches: Mapping[str, dict]) -> list[str]:

@@ -1,15 +1,15 @@
 """Training one system of the DDAT tables: model building, architecture choice, prediction.
 
 A *system* is one row of the paper's tables (STL, MTL-RE, DDAT-PU, CL-GRU, ...). Every
-system is trained by the engine (:func:`ddat_jax.train.run_training`) on the data dict
-format of :func:`ddat_jax.train.make_partition`; when the config lists several
-architectures, each is trained and the one with the best dev CCC is kept (the paper's
-architecture grid, METHODS.md §1).
+system is trained by the engine's driver (:func:`ddat_jax.train.fit`) with the per-head
+objective of ``config.train`` (:func:`ddat_jax.train.objective_from_config`); when the
+config lists several architectures, each is trained and the one with the best dev CCC is
+kept (the paper's architecture grid, METHODS.md §1). Every architecture starts from the
+system's member key ``member_keys(key, 1)[0]``, on the sequential and the grid path.
 """
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import time
 from collections.abc import Mapping
@@ -17,11 +17,23 @@ from pathlib import Path
 from typing import Any
 
 import jax
+import ml_collections
 import numpy as np
 from absl import logging
 
 from ddat_jax import models
-from ddat_jax.train import hparams_from_config, predict, run_training
+from ddat_jax.train import (
+    fit,
+    hparams_from_config,
+    member_keys,
+    objective_from_config,
+    predict,
+    run_options_from_config,
+    train_spec_from_config,
+)
+from ddat_jax.train.grid import default_grid_config, run_grid
+
+RECONSTRUCTION = "reconstruction"
 
 
 @dataclasses.dataclass
@@ -47,20 +59,29 @@ class TrainedSystem:
     seconds: float
 
 
-def engine_data(batches: Mapping[str, dict], targets: Mapping[str, Mapping[str, np.ndarray]]):
+def engine_data(
+    batches: Mapping[str, dict],
+    targets: Mapping[str, Mapping[str, np.ndarray]],
+    heads: Mapping[str, int] = (),
+):
     """Builds the engine's data dict from padded batches and per-partition targets.
 
     Args:
       batches: partition → ``to_batch`` dict (``x``, ``mask``).
       targets: partition → head → ``[N, T]`` or ``[N, T, size]``.
+      heads: the model's heads; a ``reconstruction`` head without a target gets the
+        clean input ``x`` as its target.
 
     Returns:
-      ``{partition: {"x", "mask", "targets"}}``.
+      ``{partition: {"inputs", "mask", "targets"}}``.
     """
-    return {
-        p: {"x": b["x"], "mask": b["mask"], "targets": dict(targets.get(p, {}))}
-        for p, b in batches.items()
-    }
+    out = {}
+    for p, b in batches.items():
+        t = dict(targets.get(p, {}))
+        if RECONSTRUCTION in heads and RECONSTRUCTION not in t:
+            t[RECONSTRUCTION] = b["x"]
+        out[p] = {"inputs": b["x"], "mask": b["mask"], "targets": t}
+    return out
 
 
 def _unpad(out: Mapping[str, jax.Array], lengths: np.ndarray) -> dict[str, list[np.ndarray]]:
@@ -103,59 +124,64 @@ def train_system(
     model_fn=None,
     archs=None,
     init_params=None,
+    spec_overrides: Mapping[str, Any] | None = None,
 ) -> TrainedSystem:
     """Trains one system over the configured architectures and keeps the best on dev.
 
     Args:
-      name: system key (also the sub-folder of ``workdir``).
+      name: system key (also the progress label).
       config: the experiment config (``model``, ``train``, ``hparams`` sections).
       batches: partition → ``to_batch`` dict; ``train`` and ``dev`` are required.
       targets: partition → head → target array (``reconstruction`` may be omitted).
       heads: head name → output size.
       workdir: folder for this system (``<arch>/`` sub-folders hold each training's
         checkpoints and ``metrics.jsonl``).
-      key: PRNG key of this system.
+      key: the system's PRNG key (:func:`ddat_jax.train.system_key`).
       loss_weights: head → weight (``config.hparams.loss_weights`` otherwise).
       model_fn: ``arch -> model``; default :func:`build_rnn` with ``heads``.
       archs: architectures to try; default ``config.model.arch``.
       init_params: warm-start parameters (curriculum stages); ``None`` initialises.
+      spec_overrides: :class:`~ddat_jax.train.TrainSpec` fields replacing
+        ``config.train``'s (e.g. ``epochs``, ``train_size``).
 
     Returns:
       A :class:`TrainedSystem` with the outputs of every partition in ``batches``.
     """
     t0 = time.perf_counter()
-    data = engine_data({p: batches[p] for p in ("train", "dev")}, targets)
+    data = engine_data({p: batches[p] for p in ("train", "dev")}, targets, heads)
     archs = [
         None if a is None else tuple(a) for a in (archs if archs is not None else config.model.arch)
     ]
     model_fn = model_fn or (lambda arch: build_rnn(config, arch, heads))
-    hp_overrides = {}
-    if loss_weights is not None:
-        hp_overrides["loss_weights"] = dict(loss_weights)
-    hparams = hparams_from_config(config, **hp_overrides)
+    objective = objective_from_config(config.train, sorted(heads))
+    hp_overrides = {} if loss_weights is None else {"loss_weights": dict(loss_weights)}
+    hparams = hparams_from_config(config, objective.weight_keys, **hp_overrides)
+    overrides = dict(spec_overrides or {})
     if len(archs) > 1 and None not in archs and config.model.arch_search == "grid":
         return _train_arch_grid(
-            name, config, batches, data, archs, heads, hparams, workdir, model_fn, t0
+            name, config, batches, data, archs, hparams, workdir, model_fn, key, objective, t0
         )
+    keys = member_keys(key, 1)
+    options = run_options_from_config(config.train, label=name)
     best = None
     for i, arch in enumerate(archs):
         model = model_fn(arch)
         tag = "x".join(str(a) for a in arch) if arch is not None else "dnn"
         logging.info("[%s] training architecture %s (%d/%d)", name, tag, i + 1, len(archs))
         print(f"[{name}] architecture {tag} ({i + 1}/{len(archs)})", flush=True)
-        kwargs = {} if init_params is None else {"init_params": init_params}
-        result = run_training(
-            config,
-            data,
-            model,
-            hparams,
-            jax.random.fold_in(key, i),
-            workdir=workdir / tag,
-            **kwargs,
+        spec = train_spec_from_config(config.train, model, objective, **overrides)
+        init = (
+            None
+            if init_params is None
+            else jax.tree.map(lambda a: np.asarray(a)[None], init_params)
         )
-        ccc = float(jax.device_get(result["best_dev_ccc"]))
+        result = fit(
+            spec, data, hparams, keys, workdir=workdir / tag, options=options, init_params=init
+        )
+        ccc = float(result.best_score[0])
         if best is None or ccc > best[0]:
-            best = (ccc, arch, model, result["best_params"])
+            params = jax.tree.map(lambda a: a[0], result.best_params)
+            best = (ccc, arch, model, params)
     ccc, arch, model, params = best
     outputs = predict_partitions(
         model, params, batches, batch_size=int(config.train.eval_batch_size)
@@ -165,21 +191,28 @@ def train_system(
     return TrainedSystem(name, model, params, arch, ccc, outputs, seconds)
 
 
-def _train_arch_grid(name, config, batches, data, archs, heads, hparams, workdir, model_fn, t0):
-    """The architecture grid as one compiled program per shape group (``ddat_jax.grid``)."""
-    from ddat_jax import grid as grid_lib
-
-    cfg = copy.deepcopy(config)
-    with cfg.unlocked():
-        cfg.grid = grid_lib.default_grid_config()
-        cfg.grid.arch = tuple(archs)
-        cfg.hparams.loss_weights = {k: float(v) for k, v in hparams["loss_weights"].items()}
+def _train_arch_grid(
+    name, config, batches, data, archs, hparams, workdir, model_fn, key, objective, t0
+):
+    """The architecture grid as one compiled program per shape group (``run_grid``)."""
+    grid_config = ml_collections.ConfigDict(
+        {
+            "train": config.train.to_dict(),
+            "hparams": config.hparams.to_dict(),
+            "grid": default_grid_config().to_dict(),
+        }
+    )
+    grid_config.grid.arch = tuple(archs)
+    grid_config.hparams.loss_weights = {k: float(v) for k, v in hparams["loss_weights"].items()}
     print(f"[{name}] architecture grid {list(archs)} as one program", flush=True)
-    table = grid_lib.run_grid(
-        cfg,
+    table = run_grid(
+        grid_config,
         data,
         workdir=workdir,
         build_model_fn=lambda num_layers, hidden_size: model_fn((num_layers, hidden_size)),
+        key=key,
+        objective=objective,
+        label=name,
     )
     best = table.attrs["best"]
     arch = (int(best["layers"]), int(best["units"]))
@@ -189,6 +222,6 @@ def _train_arch_grid(name, config, batches, data, archs, heads, hparams, workdir
         model, params, batches, batch_size=int(config.train.eval_batch_size)
     )
     seconds = time.perf_counter() - t0
-    ccc = float(best["best_dev_ccc"])
+    ccc = float(best["best_dev_score"])
     print(f"[{name}] best dev CCC {ccc:.4f} (architecture {arch}), {seconds:.0f} s", flush=True)
     return TrainedSystem(name, model, params, arch, ccc, outputs, seconds)

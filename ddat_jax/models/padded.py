@@ -27,13 +27,19 @@ training with the engine, the same parameters as the unpadded
 :func:`embed_params` — up to float summation order. ``tests/test_padded.py`` checks it.
 
 Only unidirectional trunks are supported (the DDAT grid's); the cost of a padded member
-is that of the largest shape, see ``ddat_jax.grid.group_shapes``.
+is that of the largest shape, see ``ddat_jax.train.grid.padding.group_shapes``.
+
+The grid finds padding through :data:`PADDERS` (``{model class: padder}``), so it does
+not depend on this model: a padder ``(model, shapes) -> Padding`` returns the padded
+module and the functions that embed a member's parameters and extract them back.
 """
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, NamedTuple
 
 import flax.linen as nn
 import jax
@@ -41,6 +47,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax.core import FrozenDict
 
+from ddat_jax.models.multitask import MultiTaskRNN
 from ddat_jax.models.rnn import num_gates, param_names, rnn_direction, torch_uniform
 
 Array = jax.Array
@@ -266,4 +273,68 @@ def extract_params(padded: PyTree, *, cell: str = "gru") -> dict:
     return jax.tree.map(jnp.asarray, out)
 
 
-__all__ = ["ARCH", "PaddedMultiTaskRNN", "embed_params", "extract_params", "unit_mask"]
+class Padding(NamedTuple):
+    """How to run several architectures of one model class as one parameter shape.
+
+    Attributes:
+      model: the padded module (holds every shape of the group).
+      embed: ``params -> padded params`` of one member (an unpadded model's parameters).
+      extract: ``padded params -> params`` of one member (inverse of ``embed``).
+    """
+
+    model: Any
+    embed: Callable[[PyTree], PyTree]
+    extract: Callable[[PyTree], PyTree]
+
+
+def pad_multitask_rnn(model: MultiTaskRNN, shapes: Sequence[tuple[int, int]]) -> Padding:
+    """The :class:`PaddedMultiTaskRNN` padding of a unidirectional ``MultiTaskRNN``.
+
+    Args:
+      model: the model whose cell, heads, backward, init and unroll are copied.
+      shapes: the group's ``(layers, units)``.
+    """
+    if model.bidirectional:
+        raise ValueError("architecture padding needs a unidirectional MultiTaskRNN")
+    layers = max(int(s[0]) for s in shapes)
+    hidden = max(int(s[1]) for s in shapes)
+    padded = PaddedMultiTaskRNN(
+        cell=model.cell,
+        max_layers=layers,
+        max_hidden=hidden,
+        heads=dict(model.heads),
+        backward=model.backward,
+        init_scale=model.init_scale,
+        unroll=model.unroll,
+    )
+    embed = functools.partial(embed_params, max_layers=layers, max_hidden=hidden, cell=model.cell)
+    return Padding(padded, embed, functools.partial(extract_params, cell=model.cell))
+
+
+PADDERS: dict[type, Callable[[Any, Sequence[tuple[int, int]]], Padding]] = {
+    MultiTaskRNN: pad_multitask_rnn,
+}
+
+
+def padding_for(model: Any, shapes: Sequence[tuple[int, int]]) -> Padding:
+    """The :class:`Padding` of ``model`` for ``shapes``; ``ValueError`` if unsupported."""
+    padder = PADDERS.get(type(model))
+    if padder is None:
+        raise ValueError(
+            f"no architecture padding for {type(model).__name__}; supported: "
+            f"{sorted(c.__name__ for c in PADDERS)} (add one to ddat_jax.models.padded.PADDERS)"
+        )
+    return padder(model, shapes)
+
+
+__all__ = [
+    "ARCH",
+    "PADDERS",
+    "PaddedMultiTaskRNN",
+    "Padding",
+    "embed_params",
+    "extract_params",
+    "pad_multitask_rnn",
+    "padding_for",
+    "unit_mask",
+]

@@ -23,24 +23,21 @@ Fields of ``config.train``:
   at the last epoch). Epochs without evaluation have ``dev_ccc = NaN``.
 * ``eval_batch_size`` (int, 0): sequences per forward pass when predicting
   dev; 0 means the whole partition at once.
-* ``primary`` (str, ``"emotion"``): head whose first output dimension is
-  scored on dev (CCC over the concatenation of all valid dev frames, AVEC 2016
-  style, population statistics) to select the best parameters.
-* ``loss`` (str, ``"mse"``): loss kind of every head not in ``head_losses``.
-* ``head_losses`` (dict, ``{}``): per-head loss kind, ``{"emotion": "ccc"}``.
-  ``"mse"`` is the masked mean squared error over valid frames and output
-  dims; ``"ccc"`` is ``1 - CCC`` over the minibatch's valid frames,
-  averaged over output dims.
-* ``log_every`` (int, 1): epochs per jitted chunk in :func:`run_training`;
-  metrics and progress are written at chunk ends.
-* ``checkpoint_every`` (int, 10): epochs between orbax checkpoints in
-  :func:`run_training` (a multiple of ``log_every``); the last epoch is
-  always saved.
+* ``primary`` (str, ``"emotion"``): the head whose first output dimension is
+  scored on dev by :func:`objective_from_config` (CCC over the concatenation of
+  all valid dev frames, AVEC 2016 style) to select the best parameters.
+* ``loss`` (str, ``"mse"``): loss of every head not in ``head_losses`` (a key of
+  :data:`ddat_jax.train.objectives.LOSSES`).
+* ``head_losses`` (dict, ``{}``): per-head loss, ``{"emotion": "ccc"}``.
+* ``log_every`` (int, 1): epochs per compiled chunk of :func:`ddat_jax.train.fit`
+  (:func:`~ddat_jax.train.loop.run_options_from_config`); metrics and progress
+  are written at chunk ends.
+* ``checkpoint_every`` (int, 10): epochs between orbax checkpoints (a multiple
+  of ``log_every``); the last epoch is always saved.
 * ``keep_checkpoints`` (int, 2): checkpoints kept on disk.
-* ``on_nonfinite`` (str, ``"warn"``): what :func:`run_training` does when a
-  member's loss becomes NaN/Inf: ``"warn"`` (the member is frozen at its last
-  finite state, the others go on) or ``"raise"`` (``FloatingPointError``
-  after the chunk).
+* ``on_nonfinite`` (str, ``"warn"``): when a member's loss becomes NaN/Inf:
+  ``"warn"`` (the member is frozen at its last finite state, the others go on)
+  or ``"raise"`` (``FloatingPointError`` after the chunk).
 
 Fields of ``config.hparams``:
 
@@ -61,9 +58,9 @@ from typing import Any
 import jax.numpy as jnp
 import ml_collections
 
-OPTIMIZERS = ("adam", "sgd")
-LOSS_KINDS = ("mse", "ccc")
-NONFINITE_POLICIES = ("warn", "raise")
+from ddat_jax.train.engine import OPTIMIZERS
+from ddat_jax.train.loop import NONFINITE_POLICIES
+from ddat_jax.train.objectives import LOSSES, Objective, Score, heads_objective
 
 
 def default_train_config() -> ml_collections.ConfigDict:
@@ -123,7 +120,8 @@ def hparams_from_config(
 
     Args:
         config: a config with a ``hparams`` section (or the section itself).
-        heads: the model's head names; heads without a weight get 1.0.
+        heads: the weight keys (e.g. ``objective.weight_keys``); keys without a
+            weight get 1.0.
         **overrides: replacement values, e.g. ``learning_rate=3e-4`` or
             ``loss_weights={"emotion": 1.5, "uncertainty": 0.5}``. Values may be
             arrays with a leading grid axis.
@@ -163,8 +161,8 @@ def validate_train_config(train: Any) -> None:
         raise ValueError(f"Unknown optimizer {train.optimizer!r}; valid: {list(OPTIMIZERS)}")
     kinds = [train.loss, *dict(train.head_losses).values()]
     for kind in kinds:
-        if kind not in LOSS_KINDS:
-            raise ValueError(f"Unknown loss kind {kind!r}; valid: {list(LOSS_KINDS)}")
+        if kind not in LOSSES:
+            raise ValueError(f"Unknown loss kind {kind!r}; valid: {sorted(LOSSES)}")
     if train.on_nonfinite not in NONFINITE_POLICIES:
         raise ValueError(
             f"Unknown on_nonfinite {train.on_nonfinite!r}; valid: {list(NONFINITE_POLICIES)}"
@@ -177,3 +175,21 @@ def validate_train_config(train: Any) -> None:
             "config.train.checkpoint_every must be a multiple of config.train.log_every "
             f"(got {train.checkpoint_every} and {train.log_every})"
         )
+
+
+def objective_from_config(train: Any, heads: Iterable[str]) -> Objective:
+    """The per-head objective of a ``config.train`` section.
+
+    Every head in ``heads`` gets a term against the data target of the same name with
+    the loss ``train.head_losses[head]`` (default ``train.loss``); the dev score is the
+    CCC of dim 0 of ``train.primary``.
+    """
+    validate_train_config(train)
+    kinds = {str(h): str(dict(train.head_losses).get(h, train.loss)) for h in heads}
+    unknown = set(dict(train.head_losses)) - set(kinds)
+    if unknown:
+        raise ValueError(f"config.train.head_losses names unknown heads {sorted(unknown)}")
+    primary = str(train.primary)
+    if primary not in kinds:
+        raise ValueError(f"primary head {primary!r} is not a model head; heads: {sorted(kinds)}")
+    return heads_objective(kinds, Score("ccc", output=primary, target=f"targets/{primary}"))

@@ -1,185 +1,177 @@
-"""The training engine: ``make_train(config, data, model) -> train(hparams, key)``.
+"""The training engine: small pure functions bound to a frozen :class:`TrainSpec`.
 
-purejaxrl-style. Everything shape-related (partition sizes, number of
-minibatches, heads, loss kinds, epochs) is resolved in Python before tracing;
-``train`` is a pure function of continuous hyper-parameters and a PRNG key,
-so a grid of trainings is ``jax.jit(jax.vmap(train))(hparams_grid, keys)``.
+purejaxrl-style. Everything static (model, objective, epochs, batch size, optimizer,
+shapes) is resolved before tracing; a training is a pure function of continuous
+hyper-parameters, a PRNG key and the data arrays, so a grid of trainings is one
+``vmap`` and two trainings with equal shapes share one compiled program::
 
-One training::
+    state = init_state(spec, hparams, key, arrays)         # params, optimizer, best
+    for epoch in range(epochs):                            # run_epochs: lax.scan
+        perm = shuffle(fold_in(k_shuffle, epoch))          # real sequences first
+        for b in range(num_batches):                       # run_epoch: lax.scan
+            inputs + noise_std·N(0, 1) at valid frames -> objective.loss + l2·Σ‖W‖²
+            -> optimizer step (train_step); skipped for a batch of padding only
+        evaluate: objective.dev_score on dev -> best params -> early stopping
 
-    state = init(hparams, key)                 # params, optimizer, best-so-far
-    for epoch in range(epochs):                # lax.scan
-        perm = shuffle(fold_in(k_shuffle, epoch), N), padded to nb*B with a masked dummy
-        for b in range(nb):                    # lax.scan
-            x + noise_std * N(0, 1)  ->  loss = Σ_h w_h L_h + l2 Σ ‖W‖²  ->  optimizer step
-            (skipped by select once the member has stopped or gone non-finite)
-        dev CCC of the primary head  ->  best params by select  ->  early stopping
+Members whose loss or parameters became NaN/Inf keep their last finite parameters and
+optimizer state (checked after every step) and are reported in ``nonfinite_epoch``;
+members that early-stopped keep the state of their stopping epoch. The scan still runs
+to ``epochs`` (shapes are static); a stopped member's epoch is a no-op.
 
-Members whose loss or parameters became NaN/Inf keep their last finite
-parameters and optimizer state (checked after every step) and are reported in
-``nonfinite_epoch``; members that early-stopped keep the parameters of their
-stopping epoch. The scan still runs to ``epochs`` because shapes are static.
-
-PRNG streams: ``key`` is split by ``fold_in`` into named streams
-(``init``, ``shuffle``, ``noise``); the shuffle of epoch ``e`` uses
-``fold_in(k_shuffle, e)`` and the noise of step ``b`` of epoch ``e`` uses
-``split(fold_in(k_noise, e), num_batches)[b]``, so a run resumed at an epoch boundary
-repeats its randomness exactly.
+PRNG streams: ``key`` is split by ``fold_in`` into ``init`` (0), ``shuffle`` (1) and
+``noise`` (2); the shuffle of epoch ``e`` uses ``fold_in(k_shuffle, e)`` and the noise of
+step ``b`` uses ``split(fold_in(k_noise, e), num_batches)[b]``, so a run resumed at an
+epoch boundary repeats its randomness exactly. Both streams are counter based, so
+padding the train partition to a larger capacity (:attr:`TrainSpec.train_size`) leaves
+the order of the real sequences and the noise of every real minibatch unchanged.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Mapping
-from typing import Any, NamedTuple
+from typing import Any
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
+from flax import struct
 
-from ddat_jax import losses
-from ddat_jax.train.config import train_section, validate_train_config
+from ddat_jax.train.data import device_arrays, example_inputs, prepare_data
+from ddat_jax.train.objectives import Objective
 
 PyTree = Any
 
-# Named PRNG streams, folded into the member's key.
-_STREAM_INIT, _STREAM_SHUFFLE, _STREAM_NOISE = 0, 1, 2
-# The head whose target is the clean (noise-free) input when the data has none.
-RECONSTRUCTION = "reconstruction"
+STREAM_INIT, STREAM_SHUFFLE, STREAM_NOISE = 0, 1, 2
+OPTIMIZERS = ("adam", "sgd")
 
 
-# ----------------------------------------------------------------------------- data
+# ------------------------------------------------------------------------- types
 
 
-def make_partition(
-    x: Any, mask: Any = None, targets: Mapping[str, Any] | None = None
-) -> dict[str, Any]:
-    """Builds one partition of the engine's data format.
+@dataclasses.dataclass(frozen=True)
+class TrainSpec:
+    """Everything static about a training (hashable: a ``jit`` static argument).
 
-    Args:
-        x: features ``[N, T, F]``.
-        mask: valid frames ``[N, T]`` (bool); ``None`` means all valid.
-        targets: ``{head: [N, T, size] or [N, T]}``; a 2-D target gets a
-            trailing axis of size 1.
-
-    Returns:
-        ``{"x": f32 [N, T, F], "mask": bool [N, T], "targets": {head: f32
-        [N, T, size]}}`` as NumPy arrays.
+    Attributes:
+      model: a linen module; ``apply({"params": p}, inputs, mask=mask)`` returns
+        ``{output: [N, T, ...]}``.
+      objective: the loss terms and the dev score.
+      epochs: maximum number of epochs.
+      batch_size: sequences per minibatch.
+      patience: early stopping after this many epochs without a better dev score
+        (``epoch - best_epoch >= patience``); ``<= 0`` disables it.
+      optimizer: ``"adam"`` or ``"sgd"``.
+      momentum: momentum of ``"sgd"``.
+      nesterov: Nesterov momentum for ``"sgd"``.
+      eval_every: dev evaluation every this many epochs (and at the last one).
+      eval_batch_size: sequences per forward pass on dev; 0: all at once.
+      train_size: pad the train partition to at least this many sequences (fully
+        masked, never sampled) so trainings on fewer sequences share the program.
     """
-    x = np.asarray(x, np.float32)
-    if x.ndim != 3:
-        raise ValueError(f"x must be [N, T, F], got shape {x.shape}")
-    mask = np.ones(x.shape[:2], bool) if mask is None else np.asarray(mask, bool)
-    if mask.shape != x.shape[:2]:
-        raise ValueError(f"mask shape {mask.shape} does not match x {x.shape[:2]}")
-    out_targets = {}
-    for name, value in dict(targets or {}).items():
-        value = np.asarray(value, np.float32)
-        if value.ndim == 2:
-            value = value[..., None]
-        if value.ndim != 3 or value.shape[:2] != x.shape[:2]:
-            raise ValueError(f"target {name!r} has shape {value.shape}; expected [N, T, size]")
-        out_targets[str(name)] = value
-    return {"x": x, "mask": mask, "targets": out_targets}
+
+    model: Any
+    objective: Objective
+    epochs: int
+    batch_size: int
+    patience: int = 0
+    optimizer: str = "adam"
+    momentum: float = 0.9
+    nesterov: bool = False
+    eval_every: int = 1
+    eval_batch_size: int = 0
+    train_size: int | None = None
+
+    def __post_init__(self):
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"Unknown optimizer {self.optimizer!r}; valid: {list(OPTIMIZERS)}")
+        for name in ("epochs", "batch_size", "eval_every"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"train.{name} must be >= 1, got {getattr(self, name)}")
+        if not isinstance(self.objective, Objective):
+            raise ValueError(f"objective must be an Objective; got {type(self.objective).__name__}")
 
 
-def prepare_data(data: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    """Validates a data dict and converts every partition with :func:`make_partition`.
+def train_spec_from_config(train: Any, model: Any, objective: Objective, **overrides) -> TrainSpec:
+    """Builds a :class:`TrainSpec` from a ``config.train`` section (the only config reader).
 
-    Args:
-        data: ``{"train": {...}, "dev": {...}, "test": {...} (optional)}``,
-            each partition ``{"x", "mask" (optional), "targets"}``.
-
-    Returns:
-        The same layout with float32/bool NumPy arrays.
+    ``overrides`` replace fields (e.g. ``epochs=12``, ``train_size=40``).
     """
-    for part in ("train", "dev"):
-        if part not in data:
-            raise ValueError(f"data needs a {part!r} partition; got {sorted(data)}")
-    out = {
-        name: make_partition(p["x"], p.get("mask"), p.get("targets")) for name, p in data.items()
+    fields = {
+        "epochs": int(train.epochs),
+        "batch_size": int(train.batch_size),
+        "patience": int(train.patience),
+        "optimizer": str(train.optimizer),
+        "momentum": float(train.momentum),
+        "nesterov": bool(train.nesterov),
+        "eval_every": int(train.eval_every),
+        "eval_batch_size": int(train.eval_batch_size),
     }
-    if out["train"]["x"].shape[2] != out["dev"]["x"].shape[2]:
-        raise ValueError("train and dev have different feature dimensions")
-    return out
+    fields.update(overrides)
+    return TrainSpec(model=model, objective=objective, **fields)
 
 
-def partition_from_batch(
-    batch: Mapping[str, Any], targets: Mapping[str, str] | None = None
-) -> dict[str, Any]:
-    """Adapter from :func:`ddat_jax.data.preprocess.to_batch` to one engine partition.
+class History(struct.PyTreeNode):
+    """Per-epoch values ``[E]`` (NaN / False in epochs without training or evaluation).
 
-    Args:
-        batch: a ``to_batch`` dict (``x [N, T, F]``, ``mask [N, T]``, ``y [N, T]``,
-            ``pu [N, T]``, ``labelled [N]``, ``has_pu``, ...).
-        targets: ``{head: batch key}``; default ``{"emotion": "y"}`` (the gold
-            standard). ``"pu"`` is the perception uncertainty; any other key
-            names an ``[N, T]`` or ``[N, T, size]`` array of the batch.
-
-    Returns:
-        ``{"x", "mask", "targets"}`` (see :func:`make_partition`). When a head
-        targets ``"y"``, the frames of recordings without a gold standard are
-        masked out; a label missing from every recording (an unlabelled test
-        partition) is left out of ``targets``, so the partition can still be
-        predicted.
+    ``train_loss`` is the epoch's mean weighted loss (L2 included), ``terms`` the mean
+    unweighted value of each term, ``dev_score`` the dev score, ``best_score`` the best so
+    far, ``active`` whether the member trained in that epoch.
     """
-    targets = {"emotion": "y"} if targets is None else dict(targets)
-    mask = np.asarray(batch["mask"], bool)
-    labelled = np.asarray(batch.get("labelled", np.ones(mask.shape[0], bool)), bool)
-    out = {}
-    for head, name in targets.items():
-        if name == "y":
-            if not labelled.any():
-                continue
-            mask = mask & labelled[:, None]
-        elif name == "pu" and not batch.get("has_pu", True):
-            continue
-        out[head] = batch[name]
-    return make_partition(batch["x"], mask, out)
+
+    train_loss: jax.Array
+    terms: dict
+    dev_score: jax.Array
+    best_score: jax.Array
+    active: jax.Array
 
 
-def data_from_batches(
-    batches: Mapping[str, Mapping[str, Any]], targets: Mapping[str, str] | None = None
-) -> dict[str, dict[str, Any]]:
-    """:func:`partition_from_batch` over ``{partition: to_batch dict}``."""
-    return {name: partition_from_batch(b, targets) for name, b in batches.items()}
+class TrainState(struct.PyTreeNode):
+    """The whole state of one training (a pytree; checkpointed between chunks)."""
+
+    params: PyTree
+    opt_state: PyTree
+    best_params: PyTree
+    best_score: jax.Array
+    best_epoch: jax.Array
+    stopped_epoch: jax.Array
+    nonfinite_epoch: jax.Array
+    history: History
 
 
-# -------------------------------------------------------------------------- metrics
+class TrainResult(struct.PyTreeNode):
+    """What a training returns.
 
-
-def frame_ccc(predictions: jax.Array, targets: jax.Array, mask: jax.Array) -> jax.Array:
-    """CCC over the concatenation of all valid frames, per output dimension.
-
-    AVEC 2016 style (one CCC over the partition's frames), population
-    statistics, :func:`ddat_jax.losses.ccc` reduced over batch and time.
-
-    Args:
-        predictions: ``[batch, time, size]``.
-        targets: ``[batch, time, size]``.
-        mask: ``[batch, time]`` bool, True on valid frames.
-
-    Returns:
-        ``[size]`` CCC values. Frames outside ``mask`` are ignored even if
-        they hold NaN; with no valid frame or constant equal inputs it is 0.
+    ``best_params``: parameters of the best dev score (the initial ones if no evaluation
+    was finite); ``best_score`` (``-inf`` if none); ``best_epoch`` (−1 if none);
+    ``final_params`` (frozen since ``stopped_epoch``); ``stopped_epoch`` (early stop or
+    non-finite, −1 if it ran to the end); ``nonfinite_epoch`` (−1 if none); ``history``.
     """
-    return losses.ccc(predictions, targets, axis=(0, 1), where=mask[..., None])
+
+    best_params: PyTree
+    best_score: jax.Array
+    best_epoch: jax.Array
+    final_params: PyTree
+    stopped_epoch: jax.Array
+    nonfinite_epoch: jax.Array
+    history: History
 
 
-def _head_loss(kind: str, predictions, targets, mask):
-    where = mask[..., None]
-    if kind == "mse":  # mean over the valid frames and output dims
-        return losses.mse(predictions, targets, axis=None, where=where)
-    return jnp.mean(losses.ccc_loss(predictions, targets, axis=(0, 1), where=where))
+# ------------------------------------------------------------------------ pieces
+
+
+def make_optimizer(spec: TrainSpec, learning_rate: Any) -> optax.GradientTransformation:
+    """The optimizer with the learning rate injected (``optax.inject_hyperparams``)."""
+    if spec.optimizer == "adam":
+        return optax.inject_hyperparams(optax.adam)(learning_rate=learning_rate)
+    return optax.inject_hyperparams(optax.sgd, static_args=("momentum", "nesterov"))(
+        learning_rate=learning_rate, momentum=float(spec.momentum), nesterov=bool(spec.nesterov)
+    )
 
 
 def l2_penalty(params: PyTree) -> jax.Array:
-    """``Σ w²`` over weight matrices (leaves with ``ndim >= 2``), biases excluded.
-
-    Selecting by rank rather than by name works for Dense ``kernel`` as well as
-    recurrent weight matrices, whatever the models name them.
-    """
+    """``Σ w²`` over weight matrices (leaves with ``ndim >= 2``), biases excluded."""
     leaves = [jnp.sum(jnp.square(p)) for p in jax.tree.leaves(params) if p.ndim >= 2]
     return sum(leaves, jnp.zeros((), jnp.float32))
 
@@ -193,386 +185,339 @@ def _select(pred: jax.Array, on_true: PyTree, on_false: PyTree) -> PyTree:
     return jax.tree.map(lambda a, b: jnp.where(pred, a, b), on_true, on_false)
 
 
-# ------------------------------------------------------------------------ predict
+def init_params(model: Any, key: jax.Array, inputs: PyTree) -> PyTree:
+    """``model``'s initial parameters (stream ``init`` of ``key``), from input shapes."""
+    k = jax.random.fold_in(key, STREAM_INIT)
+    return model.init(k, example_inputs(inputs), mask=None)["params"]
 
 
-def predict(
-    model: Any,
-    params: PyTree,
-    x: jax.Array,
-    mask: jax.Array | None = None,
-    batch_size: int = 0,
-) -> dict[str, jax.Array]:
-    """Applies ``model`` to a partition, ``batch_size`` sequences at a time.
-
-    Jittable (``batch_size`` static). Padding sequences added to reach a
-    multiple of ``batch_size`` are fully masked and cut from the result.
-
-    Args:
-        model: a linen module; ``model.apply({"params": params}, x, mask=mask)``
-            returns ``{head: [batch, time, size]}``.
-        params: the model's parameters.
-        x: ``[N, T, F]`` features.
-        mask: ``[N, T]`` bool; ``None`` means all valid.
-        batch_size: sequences per forward pass; ``<= 0`` means all at once.
-
-    Returns:
-        ``{head: [N, T, size]}``.
-    """
-    x = jnp.asarray(x)
-    n = x.shape[0]
-    mask = jnp.ones(x.shape[:2], bool) if mask is None else jnp.asarray(mask, bool)
-    apply = lambda xb, mb: model.apply({"params": params}, xb, mask=mb)
-    if batch_size <= 0 or batch_size >= n:
-        return apply(x, mask)
-    num = math.ceil(n / batch_size)
-    pad = num * batch_size - n
-    xp = jnp.pad(x, ((0, pad), (0, 0), (0, 0))).reshape(num, batch_size, *x.shape[1:])
-    mp = jnp.pad(mask, ((0, pad), (0, 0))).reshape(num, batch_size, *x.shape[1:2])
-    out = jax.lax.map(lambda a: apply(*a), (xp, mp))
-    return jax.tree.map(lambda o: o.reshape(num * batch_size, *o.shape[2:])[:n], out)
-
-
-# ------------------------------------------------------------------------- engine
-
-
-def _make_optimizer(train: Any, learning_rate: Any) -> optax.GradientTransformation:
-    if train.optimizer == "adam":
-        return optax.inject_hyperparams(optax.adam)(learning_rate=learning_rate)
-    return optax.inject_hyperparams(optax.sgd, static_args=("momentum", "nesterov"))(
-        learning_rate=learning_rate,
-        momentum=float(train.momentum),
-        nesterov=bool(train.nesterov),
+def init_state(
+    spec: TrainSpec, hparams: PyTree, key: jax.Array, arrays: PyTree, params: PyTree = None
+) -> TrainState:
+    """The state before epoch 0; ``params`` (warm start) replaces the initialisation."""
+    if params is None:
+        params = init_params(spec.model, key, arrays["train"]["inputs"])
+    else:
+        params = jax.tree.map(lambda p: jnp.asarray(p, jnp.float32), params)
+    nan = jnp.full((spec.epochs,), jnp.nan, jnp.float32)
+    history = History(
+        train_loss=nan,
+        terms={name: nan for name in spec.objective.term_names},
+        dev_score=nan,
+        best_score=nan,
+        active=jnp.zeros((spec.epochs,), bool),
+    )
+    minus_one = jnp.array(-1, jnp.int32)
+    return TrainState(
+        params=params,
+        opt_state=make_optimizer(spec, hparams["learning_rate"]).init(params),
+        best_params=params,
+        best_score=jnp.array(-jnp.inf, jnp.float32),
+        best_epoch=minus_one,
+        stopped_epoch=minus_one,
+        nonfinite_epoch=minus_one,
+        history=history,
     )
 
 
-class TrainFns(NamedTuple):
-    """The pieces of one training, shared by ``train`` and the chunked driver.
-
-    Attributes:
-        init: ``(hparams, key, init_params=None) -> state``; ``init_params``
-            replaces the model's initialisation (warm start).
-        run_epochs: ``(state, hparams, key, first_epoch, arrays, *, length)
-            -> state``: runs epochs ``first_epoch … first_epoch + length - 1``
-            (``length`` static).
-        summarize: ``state -> result`` (the pytree ``train`` returns).
-        arrays: the device arrays (train padded with one dummy sequence, dev).
-        heads: trained head names, sorted.
-        head_sizes: ``{head: size}``.
-        num_epochs: ``config.train.epochs``.
-        num_batches: minibatches per epoch.
-    """
-
-    init: Callable[..., PyTree]
-    run_epochs: Callable[..., PyTree]
-    summarize: Callable[[PyTree], PyTree]
-    arrays: PyTree
-    heads: tuple[str, ...]
-    head_sizes: dict[str, int]
-    num_epochs: int
-    num_batches: int
+def add_noise(inputs: PyTree, mask: jax.Array, key: jax.Array, std: jax.Array) -> PyTree:
+    """``x + std·N(0, 1)`` at the valid frames of every floating input leaf."""
+    leaves, treedef = jax.tree.flatten(inputs)
+    single = len(leaves) == 1
+    out = []
+    for i, x in enumerate(leaves):
+        if not jnp.issubdtype(x.dtype, jnp.floating):
+            out.append(x)
+            continue
+        k = key if single else jax.random.fold_in(key, i)
+        valid = jnp.reshape(mask, mask.shape + (1,) * (x.ndim - 2))
+        out.append(jnp.where(valid, x + std * jax.random.normal(k, x.shape, x.dtype), x))
+    return jax.tree.unflatten(treedef, out)
 
 
-def make_train_fns(config: Any, data: Mapping[str, Any], model: Any) -> TrainFns:
-    """Resolves everything static and returns the pieces of a training.
+def loss_fn(spec: TrainSpec, params, batch, key, hparams) -> tuple[jax.Array, dict]:
+    """``objective.loss`` on the noisy minibatch, plus ``l2 · Σ‖W‖²``."""
+    inputs = add_noise(batch["inputs"], batch["mask"], key, hparams["noise_std"])
+    outputs = spec.model.apply({"params": params}, inputs, mask=batch["mask"])
+    total, terms = spec.objective.loss(outputs, batch, hparams)
+    return total + hparams["l2"] * l2_penalty(params), terms
+
+
+def train_step(spec: TrainSpec, carry, batch, key, hparams):
+    """One optimizer step; a non-finite step leaves ``(params, opt_state)`` unchanged.
 
     Args:
-        config: a config with a ``train`` section (see
-            :mod:`ddat_jax.train.config`) or the section itself.
-        data: ``{"train": {"x", "mask", "targets"}, "dev": {...}}``, see
-            :func:`prepare_data`.
-        model: a linen module with ``apply({"params": p}, x, mask=None) ->
-            {head: [batch, time, size]}``.
+      carry: ``(params, opt_state, ok)``; ``ok`` is False once a step went non-finite
+        (the member then keeps its last finite state for good).
+      batch: ``{"inputs", "mask", "targets"}`` of one minibatch.
 
     Returns:
-        A :class:`TrainFns`.
+      ``((params, opt_state, ok), (loss, {term: value}))``.
     """
-    train_cfg = train_section(config)
-    validate_train_config(train_cfg)
+    params, opt_state, ok = carry
+    grad_fn = jax.value_and_grad(loss_fn, argnums=1, has_aux=True)
+    (loss, terms), grads = grad_fn(spec, params, batch, key, hparams)
+    updates, new_opt = make_optimizer(spec, 0.0).update(grads, opt_state, params)
+    new_params = optax.apply_updates(params, updates)
+    keep = ok & jnp.isfinite(loss) & _all_finite(new_params) & _all_finite(new_opt)
+    params = _select(keep, new_params, params)
+    opt_state = _select(keep, new_opt, opt_state)
+    return (params, opt_state, keep), (loss, terms)
+
+
+def epoch_batches(spec: TrainSpec, key, epoch, train) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """The minibatches of one epoch: ``(indices [nb, B], noise keys [nb], real [nb])``.
+
+    The real sequences (``train["count"]``) come first in a uniform shuffle, padding rows
+    after them; ``real[b]`` is False for a minibatch of padding only.
+    """
+    rows = train["mask"].shape[0]
+    nb = rows // spec.batch_size
+    k_shuffle = jax.random.fold_in(jax.random.fold_in(key, STREAM_SHUFFLE), epoch)
+    bits = jax.random.bits(k_shuffle, (rows,))
+    is_real = jnp.arange(rows) < train["count"]
+    # argsort of random bits: a uniform shuffle that compiles to less code than
+    # jax.random.permutation; padding rows sort last (the sort is stable).
+    top = jnp.array(jnp.iinfo(bits.dtype).max, bits.dtype)
+    perm = jnp.argsort(jnp.where(is_real, bits, top)).astype(jnp.int32)
+    k_noise = jax.random.split(jax.random.fold_in(jax.random.fold_in(key, STREAM_NOISE), epoch), nb)
+    real = jnp.arange(nb) * spec.batch_size < train["count"]
+    return perm.reshape(nb, spec.batch_size), k_noise, real
+
+
+def evaluate(spec: TrainSpec, params: PyTree, part: Mapping[str, Any]) -> jax.Array:
+    """The objective's dev score of ``params`` on a whole partition."""
+    out = predict(spec.model, params, part["inputs"], part["mask"], spec.eval_batch_size)
+    return spec.objective.dev_score(out, part)
+
+
+def run_epoch(spec: TrainSpec, state: TrainState, epoch, hparams, key, arrays) -> TrainState:
+    """One epoch of a member that has not stopped: steps, evaluation, best, stopping."""
+    tr = arrays["train"]
+    perm, k_noise, real = epoch_batches(spec, key, epoch, tr)
+    zero_terms = {n: jnp.zeros((), jnp.float32) for n in spec.objective.term_names}
+
+    def step(carry, xs):
+        k_step, idx, is_real = xs
+        batch = {
+            "inputs": jax.tree.map(lambda a: a[idx], tr["inputs"]),
+            "mask": tr["mask"][idx],
+            "targets": {k: v[idx] for k, v in tr["targets"].items()},
+        }
+        skip = lambda c, *_: (c, (jnp.zeros((), jnp.float32), zero_terms))
+        return jax.lax.cond(
+            is_real, lambda c: train_step(spec, c, batch, k_step, hparams), skip, carry
+        )
+
+    carry = (state.params, state.opt_state, jnp.array(True))
+    (params, opt_state, ok), (losses, terms) = jax.lax.scan(step, carry, (k_noise, perm, real))
+    n_real = jnp.maximum(jnp.sum(real), 1).astype(jnp.float32)
+    mean = lambda v: jnp.sum(jnp.where(real, v, 0.0)) / n_real
+    is_eval = ((epoch + 1) % spec.eval_every == 0) | (epoch == spec.epochs - 1)
+    score = jax.lax.cond(
+        is_eval,
+        lambda p: evaluate(spec, p, arrays["dev"]).astype(jnp.float32),
+        lambda p: jnp.array(jnp.nan, jnp.float32),
+        params,
+    )
+    return _after_epoch(
+        spec,
+        state,
+        epoch,
+        params,
+        opt_state,
+        ok,
+        is_eval,
+        score,
+        mean(losses),
+        {n: mean(v) for n, v in terms.items()},
+    )
+
+
+def _after_epoch(spec, state, epoch, params, opt_state, ok, is_eval, score, loss, terms):
+    """Best parameters, early stopping, NaN isolation and the history of one epoch."""
+    went_nonfinite = ~ok | (is_eval & ~jnp.isfinite(score))
+    improved = ~went_nonfinite & is_eval & (score > state.best_score)
+    best_epoch = jnp.where(improved, epoch, state.best_epoch).astype(jnp.int32)
+    best_score = jnp.where(improved, score, state.best_score)
+    stop = ~went_nonfinite & is_eval & (spec.patience > 0) & (epoch - best_epoch >= spec.patience)
+    h = state.history
+    history = History(
+        train_loss=h.train_loss.at[epoch].set(loss),
+        terms={n: h.terms[n].at[epoch].set(terms[n]) for n in h.terms},
+        dev_score=h.dev_score.at[epoch].set(score),
+        best_score=h.best_score.at[epoch].set(best_score),
+        active=h.active.at[epoch].set(True),
+    )
+    return TrainState(
+        params=params,
+        opt_state=opt_state,
+        best_params=_select(improved, params, state.best_params),
+        best_score=best_score,
+        best_epoch=best_epoch,
+        stopped_epoch=jnp.where(stop | went_nonfinite, epoch, state.stopped_epoch).astype(
+            jnp.int32
+        ),
+        nonfinite_epoch=jnp.where(went_nonfinite, epoch, state.nonfinite_epoch).astype(jnp.int32),
+        history=history,
+    )
+
+
+def is_active(state: TrainState) -> jax.Array:
+    """True while the member has neither stopped early nor gone non-finite."""
+    return (state.stopped_epoch < 0) & (state.nonfinite_epoch < 0)
+
+
+def run_epochs(spec, state, hparams, key, first_epoch, arrays, *, length: int) -> TrainState:
+    """Epochs ``first_epoch … first_epoch + length − 1`` (``length`` static).
+
+    A stopped member's state is left as it is (under ``vmap`` the ``cond`` becomes a
+    ``select``, which is what freezes that member).
+    """
+
+    def body(s, epoch):
+        s = jax.lax.cond(
+            is_active(s),
+            lambda s: run_epoch(spec, s, epoch, hparams, key, arrays),
+            lambda s: s,
+            s,
+        )
+        return s, None
+
+    epochs = jnp.asarray(first_epoch, jnp.int32) + jnp.arange(length, dtype=jnp.int32)
+    return jax.lax.scan(body, state, epochs)[0]
+
+
+def summarize(state: TrainState) -> TrainResult:
+    """The :class:`TrainResult` of a state."""
+    return TrainResult(
+        best_params=state.best_params,
+        best_score=state.best_score,
+        best_epoch=state.best_epoch,
+        final_params=state.params,
+        stopped_epoch=state.stopped_epoch,
+        nonfinite_epoch=state.nonfinite_epoch,
+        history=state.history,
+    )
+
+
+def train_on(spec: TrainSpec, arrays, hparams, key, init_params=None) -> TrainResult:
+    """A whole training on ``arrays`` (from :func:`spec_arrays`): pure, jit/vmap-able."""
+    state = init_state(spec, hparams, key, arrays, init_params)
+    return summarize(run_epochs(spec, state, hparams, key, 0, arrays, length=spec.epochs))
+
+
+# ------------------------------------------------------------------------ checks
+
+
+def output_shapes(model: Any, inputs: PyTree) -> dict[str, jax.ShapeDtypeStruct]:
+    """``model``'s outputs for a one-sequence batch (abstract; nothing runs)."""
+    ex = jax.tree.map(lambda a: jax.ShapeDtypeStruct((1, *a.shape[1:]), a.dtype), inputs)
+    mask = jax.ShapeDtypeStruct((1, jax.tree.leaves(inputs)[0].shape[1]), jnp.bool_)
+    params = jax.eval_shape(lambda k: init_params(model, k, ex), jax.random.key(0))
+    out = jax.eval_shape(lambda p, x, m: model.apply({"params": p}, x, mask=m), params, ex, mask)
+    if not isinstance(out, Mapping):
+        raise ValueError("the model must return a dict {output: [batch, time, ...]}")
+    return dict(out)
+
+
+def spec_arrays(spec: TrainSpec, data: Mapping[str, Any]) -> dict[str, Any]:
+    """Validates ``data`` against the spec's model and objective; returns its arrays.
+
+    Raises ``ValueError`` before tracing: bad data layout, an objective naming an
+    unknown output or target, or mismatched shapes.
+    """
     data = prepare_data(data)
-    tr, dev = data["train"], data["dev"]
-    n_train, seq_len, n_feat = tr["x"].shape
-    batch_size = int(train_cfg.batch_size)
-    num_batches = math.ceil(n_train / batch_size)
-    num_epochs = int(train_cfg.epochs)
-    patience = int(train_cfg.patience)
-    eval_every = int(train_cfg.eval_every)
-    eval_batch_size = int(train_cfg.eval_batch_size)
-    primary = str(train_cfg.primary)
-    head_kinds = dict(train_cfg.head_losses)
-
-    # Heads and their sizes from the model's abstract output.
-    x_example = jax.ShapeDtypeStruct((1, seq_len, n_feat), jnp.float32)
-    m_example = jax.ShapeDtypeStruct((1, seq_len), jnp.bool_)
-
-    def _init_params(key):
-        return model.init(key, jnp.zeros((1, seq_len, n_feat), jnp.float32), mask=None)["params"]
-
-    out_shapes = jax.eval_shape(
-        lambda p, xx, mm: model.apply({"params": p}, xx, mask=mm),
-        jax.eval_shape(_init_params, jax.random.key(0)),
-        x_example,
-        m_example,
-    )
-    if not isinstance(out_shapes, Mapping):
-        raise ValueError("the model must return a dict {head: [batch, time, size]}")
-    head_sizes = {str(h): int(s.shape[-1]) for h, s in out_shapes.items()}
-    heads = tuple(sorted(head_sizes))
-    for h in heads:
-        has = h in tr["targets"] or (h == RECONSTRUCTION and head_sizes[h] == n_feat)
-        if not has:
-            raise ValueError(
-                f"no training target for head {h!r}; data targets: {sorted(tr['targets'])}"
-            )
-        if h in tr["targets"] and tr["targets"][h].shape[-1] != head_sizes[h]:
-            raise ValueError(
-                f"head {h!r} has size {head_sizes[h]} but its target has "
-                f"{tr['targets'][h].shape[-1]}"
-            )
-    unknown = set(head_kinds) - set(heads)
-    if unknown:
-        raise ValueError(f"config.train.head_losses names unknown heads {sorted(unknown)}")
-    if primary not in heads:
-        raise ValueError(f"primary head {primary!r} is not a model head; heads: {list(heads)}")
-    if primary not in dev["targets"]:
-        raise ValueError(f"dev data has no target for the primary head {primary!r}")
-    kinds = {h: head_kinds.get(h, str(train_cfg.loss)) for h in heads}
-
-    # One dummy sequence (index n_train, fully masked) pads the last minibatch.
-    def _pad1(a, fill=0):
-        return np.concatenate([a, np.full((1, *a.shape[1:]), fill, a.dtype)], axis=0)
-
-    arrays = {
-        "train": {
-            "x": jnp.asarray(_pad1(tr["x"])),
-            "mask": jnp.asarray(_pad1(tr["mask"], False)),
-            "targets": {
-                h: jnp.asarray(_pad1(tr["targets"][h])) for h in heads if h in tr["targets"]
-            },
-        },
-        "dev": {
-            "x": jnp.asarray(dev["x"]),
-            "mask": jnp.asarray(dev["mask"]),
-            "target": jnp.asarray(dev["targets"][primary][..., :1]),
-        },
-    }
-    tx_update = _make_optimizer(train_cfg, 0.0)  # update reads the lr from the state
-
-    def init(hparams, key, init_params=None):
-        if init_params is None:
-            params = _init_params(jax.random.fold_in(key, _STREAM_INIT))
-        else:  # warm start (e.g. curriculum stages); the optimizer starts afresh
-            params = jax.tree.map(lambda p: jnp.asarray(p, jnp.float32), init_params)
-        opt_state = _make_optimizer(train_cfg, hparams["learning_rate"]).init(params)
-        nan = jnp.full((num_epochs,), jnp.nan, jnp.float32)
-        return {
-            "params": params,
-            "opt_state": opt_state,
-            "best_params": params,
-            "best_dev_ccc": jnp.array(-jnp.inf, jnp.float32),
-            "best_epoch": jnp.array(-1, jnp.int32),
-            "stopped_epoch": jnp.array(-1, jnp.int32),
-            "nonfinite_epoch": jnp.array(-1, jnp.int32),
-            "history": {
-                "train_loss": nan,
-                "dev_ccc": nan,
-                "best_dev_ccc": nan,
-                "head_loss": {h: nan for h in heads},
-                "active": jnp.zeros((num_epochs,), bool),
-            },
-        }
-
-    def loss_fn(params, xb, mb, tb, key, hparams):
-        noise = hparams["noise_std"] * jax.random.normal(key, xb.shape, xb.dtype)
-        x_in = jnp.where(mb[..., None], xb + noise, xb)
-        out = model.apply({"params": params}, x_in, mask=mb)
-        head_losses = {}
-        total = jnp.zeros((), jnp.float32)
-        for h in heads:
-            target = tb[h] if h in tb else xb  # reconstruction: the clean input
-            head_losses[h] = _head_loss(kinds[h], out[h], target, mb)
-            weight = hparams["loss_weights"].get(h, 1.0)
-            total = total + weight * head_losses[h]
-        total = total + hparams["l2"] * l2_penalty(params)
-        return total, head_losses
-
-    grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
-
-    def dev_ccc(params, arr):
-        out = predict(model, params, arr["dev"]["x"], arr["dev"]["mask"], eval_batch_size)
-        return frame_ccc(out[primary][..., :1], arr["dev"]["target"], arr["dev"]["mask"])[0]
-
-    def active_epoch(state, epoch, hparams, key, arr):
-        """One epoch of a member that has not stopped."""
-        # argsort of random bits: a uniform shuffle that compiles to less code than
-        # jax.random.permutation (which matters under vmap).
-        k_shuffle = jax.random.fold_in(jax.random.fold_in(key, _STREAM_SHUFFLE), epoch)
-        perm = jnp.argsort(jax.random.bits(k_shuffle, (n_train,))).astype(jnp.int32)
-        # Pad with the dummy (fully masked) sequence instead of dropping a remainder.
-        perm = jnp.concatenate(
-            [perm, jnp.full((num_batches * batch_size - n_train,), n_train, perm.dtype)]
-        ).reshape(num_batches, batch_size)
-        # One split per epoch rather than a fold_in per step: less PRNG code to compile.
-        k_noise = jax.random.split(
-            jax.random.fold_in(jax.random.fold_in(key, _STREAM_NOISE), epoch), num_batches
-        )
-        tr_arr = arr["train"]
-
-        def step(carry, inputs):
-            params, opt_state, ok = carry
-            k_step, idx = inputs
-            xb = tr_arr["x"][idx]
-            mb = tr_arr["mask"][idx]
-            tb = {h: t[idx] for h, t in tr_arr["targets"].items()}
-            (loss, head_losses), grads = grad_fn(params, xb, mb, tb, k_step, hparams)
-            updates, new_opt = tx_update.update(grads, opt_state, params)
-            new_params = optax.apply_updates(params, updates)
-            finite = jnp.isfinite(loss) & _all_finite(new_params) & _all_finite(new_opt)
-            # Once non-finite, the member keeps its last finite state for good.
-            keep = ok & finite
-            params = _select(keep, new_params, params)
-            opt_state = _select(keep, new_opt, opt_state)
-            return (params, opt_state, keep), (loss, head_losses)
-
-        (params, opt_state, ok), (losses, head_losses) = jax.lax.scan(
-            step,
-            (state["params"], state["opt_state"], jnp.array(True)),
-            (k_noise, perm),
-        )
-        is_eval = ((epoch + 1) % eval_every == 0) | (epoch == num_epochs - 1)
-        ccc = jax.lax.cond(
-            is_eval,
-            lambda p: dev_ccc(p, arr),
-            lambda p: jnp.array(jnp.nan, jnp.float32),
-            params,
-        )
-        went_nonfinite = ~ok | (is_eval & ~jnp.isfinite(ccc))
-        improved = ~went_nonfinite & is_eval & (ccc > state["best_dev_ccc"])
-        best_epoch = jnp.where(improved, epoch, state["best_epoch"])
-        best_ccc = jnp.where(improved, ccc, state["best_dev_ccc"])
-        stop = ~went_nonfinite & is_eval & (patience > 0) & (epoch - best_epoch >= patience)
-
-        hist = state["history"]
-        return {
-            "params": params,
-            "opt_state": opt_state,
-            "best_params": _select(improved, params, state["best_params"]),
-            "best_dev_ccc": best_ccc,
-            "best_epoch": best_epoch.astype(jnp.int32),
-            "stopped_epoch": jnp.where(stop | went_nonfinite, epoch, state["stopped_epoch"]).astype(
-                jnp.int32
-            ),
-            "nonfinite_epoch": jnp.where(went_nonfinite, epoch, state["nonfinite_epoch"]).astype(
-                jnp.int32
-            ),
-            "history": {
-                "train_loss": hist["train_loss"].at[epoch].set(jnp.mean(losses)),
-                "dev_ccc": hist["dev_ccc"].at[epoch].set(ccc),
-                "best_dev_ccc": hist["best_dev_ccc"].at[epoch].set(best_ccc),
-                "head_loss": {
-                    h: hist["head_loss"][h].at[epoch].set(jnp.mean(head_losses[h])) for h in heads
-                },
-                "active": hist["active"].at[epoch].set(True),
-            },
-        }
-
-    def epoch_fn(state, epoch, hparams, key, arr):
-        # A stopped member's state is left as it is; its history keeps NaN / False.
-        # Under vmap this cond becomes a select, which is what freezes that member.
-        active = (state["stopped_epoch"] < 0) & (state["nonfinite_epoch"] < 0)
-        return jax.lax.cond(active, active_epoch, lambda s, *_: s, state, epoch, hparams, key, arr)
-
-    def run_epochs(state, hparams, key, first_epoch, arr, *, length):
-        def body(s, epoch):
-            return epoch_fn(s, epoch, hparams, key, arr), None
-
-        epochs = jnp.asarray(first_epoch, jnp.int32) + jnp.arange(length, dtype=jnp.int32)
-        return jax.lax.scan(body, state, epochs)[0]
-
-    def summarize(state):
-        return {
-            "best_params": state["best_params"],
-            "best_dev_ccc": state["best_dev_ccc"],
-            "best_epoch": state["best_epoch"],
-            "final_params": state["params"],
-            "history": state["history"],
-            "stopped_epoch": state["stopped_epoch"],
-            "nonfinite_epoch": state["nonfinite_epoch"],
-        }
-
-    return TrainFns(
-        init=init,
-        run_epochs=run_epochs,
-        summarize=summarize,
-        arrays=arrays,
-        heads=heads,
-        head_sizes=head_sizes,
-        num_epochs=num_epochs,
-        num_batches=num_batches,
+    outs = output_shapes(spec.model, data["train"]["inputs"])
+    spec.objective.validate(outs, data["train"]["targets"], data["dev"]["targets"])
+    return device_arrays(
+        data,
+        batch_size=spec.batch_size,
+        train_targets=spec.objective.train_targets,
+        score_target=spec.objective.score.target_name,
+        capacity=spec.train_size,
     )
 
 
-def make_train(
-    config: Any, data: Mapping[str, Any], model: Any
-) -> Callable[[PyTree, jax.Array], PyTree]:
-    """Returns ``train(hparams, key)``, a whole training as one pure function.
+def make_train(spec: TrainSpec, data: Mapping[str, Any]) -> Callable[..., TrainResult]:
+    """Returns ``train(hparams, key, init_params=None) -> TrainResult``: one pure training.
 
-    Args:
-        config: a config with a ``train`` section (see :mod:`ddat_jax.train.config`).
-        data: ``{"train": {"x": [N, T, F], "mask": [N, T], "targets": {head:
-            [N, T, size]}}, "dev": {...}}``. A head named ``reconstruction``
-            without a target is trained to reproduce the clean input ``x``.
-        model: a linen module; ``apply({"params": p}, x, mask=None)`` returns
-            ``{head: [batch, time, size]}``.
-
-    Returns:
-        ``train(hparams, key, init_params=None) -> result`` where ``hparams``
-        is the pytree of :func:`ddat_jax.train.hparams_from_config`, ``key`` a
-        PRNG key and ``init_params`` optional parameters to start from instead
-        of the model's initialisation (warm start). ``result`` holds:
-
-        * ``best_params``: parameters of the best dev CCC (the initial ones if
-          no evaluation was finite);
-        * ``best_dev_ccc`` (``-inf`` if none) and ``best_epoch`` (0-based, −1 if
-          none);
-        * ``final_params``: parameters at the end (frozen since
-          ``stopped_epoch`` for a stopped member);
-        * ``history``: ``train_loss [E]`` (mean over the epoch's minibatches of
-          the weighted loss, L2 included), ``head_loss {head: [E]}`` (unweighted),
-          ``dev_ccc [E]``, ``best_dev_ccc [E]`` (best so far), ``active [E]``
-          (the member trained in that epoch); values are NaN in epochs
-          without training or without evaluation;
-        * ``stopped_epoch``: the epoch after which the member stopped changing
-          (early stopping or non-finite), −1 if it ran to the end;
-        * ``nonfinite_epoch``: the epoch in which its loss or parameters went
-          NaN/Inf (it keeps the last finite state), −1 if none.
-
-        The function has a ``heads`` attribute (the trained heads, sorted).
-        Jit it, vmap it over a grid: ``jax.jit(jax.vmap(train))(hparams_grid,
-        keys)``.
+    ``hparams`` is ``{"learning_rate", "noise_std", "l2", "loss_weights": {key: w}}``
+    (see :func:`ddat_jax.train.hparams_from_config`); ``init_params`` warm-starts (the
+    optimizer starts afresh). Jit it, vmap it over a grid:
+    ``jax.jit(jax.vmap(train))(hparams_grid, keys)``. The data arrays are closed over
+    (constants of a jitted ``train``); :func:`train_on` takes them as an argument.
     """
-    fns = make_train_fns(config, data, model)
-    arrays = fns.arrays
+    arrays = jax.tree.map(jnp.asarray, spec_arrays(spec, data))
 
-    def train(hparams: PyTree, key: jax.Array, init_params: PyTree | None = None) -> PyTree:
-        state = fns.init(hparams, key, init_params)
-        state = fns.run_epochs(state, hparams, key, 0, arrays, length=fns.num_epochs)
-        return fns.summarize(state)
+    def train(hparams: PyTree, key: jax.Array, init_params: PyTree = None) -> TrainResult:
+        return train_on(spec, arrays, hparams, key, init_params)
 
-    train.heads = fns.heads  # type: ignore[attr-defined]
     return train
 
 
+# ----------------------------------------------------------------------- predict
+
+
+def predict(
+    model: Any, params: PyTree, inputs: PyTree, mask: jax.Array | None = None, batch_size: int = 0
+) -> dict[str, jax.Array]:
+    """Applies ``model`` to a partition, ``batch_size`` sequences at a time.
+
+    Jittable (``batch_size`` static). Padding sequences added to reach a multiple of
+    ``batch_size`` are fully masked and cut from the result.
+
+    Args:
+      model: a linen module returning ``{output: [batch, time, ...]}``.
+      params: its parameters.
+      inputs: ``[N, T, ...]`` or ``{view: [N, T, ...]}``.
+      mask: ``[N, T]`` bool; ``None``: all valid.
+      batch_size: sequences per forward pass; ``<= 0``: all at once.
+
+    Returns:
+      ``{output: [N, T, ...]}``.
+    """
+    inputs = jax.tree.map(jnp.asarray, inputs)
+    first = jax.tree.leaves(inputs)[0]
+    n = first.shape[0]
+    mask = jnp.ones(first.shape[:2], bool) if mask is None else jnp.asarray(mask, bool)
+    apply = lambda x, m: model.apply({"params": params}, x, mask=m)
+    if batch_size <= 0 or batch_size >= n:
+        return apply(inputs, mask)
+    num = math.ceil(n / batch_size)
+    pad = num * batch_size - n
+
+    def split(a):
+        a = jnp.pad(a, ((0, pad),) + ((0, 0),) * (a.ndim - 1))
+        return a.reshape(num, batch_size, *a.shape[1:])
+
+    out = jax.lax.map(lambda a: apply(*a), (jax.tree.map(split, inputs), split(mask)))
+    return jax.tree.map(lambda o: o.reshape(num * batch_size, *o.shape[2:])[:n], out)
+
+
 __all__ = [
-    "RECONSTRUCTION",
-    "TrainFns",
-    "frame_ccc",
+    "OPTIMIZERS",
+    "History",
+    "TrainResult",
+    "TrainSpec",
+    "TrainState",
+    "add_noise",
+    "epoch_batches",
+    "evaluate",
+    "init_params",
+    "init_state",
+    "is_active",
     "l2_penalty",
-    "data_from_batches",
-    "make_partition",
+    "loss_fn",
+    "make_optimizer",
     "make_train",
-    "make_train_fns",
+    "output_shapes",
     "predict",
-    "partition_from_batch",
-    "prepare_data",
+    "run_epoch",
+    "run_epochs",
+    "spec_arrays",
+    "summarize",
+    "train_on",
+    "train_spec_from_config",
+    "train_step",
 ]
