@@ -8,7 +8,8 @@ Three styles (:data:`STYLES`), one per family of papers the project reproduces:
   (``cFunctionals`` in ``frameMode = fixed``), so every one of the 88 is exactly the eGeMAPS
   definition; only the windowing is set here.
 * ``sewa`` — ComParE 2016 LLDs (65) summarised by their mean and coefficient of variation
-  (std / |mean|, openSMILE's ``stddevNorm``; 0 where the mean is 0) over 6 s windows with a
+  (std / mean with the mean's sign, as openSMILE's ``stddevNorm``; 0 where the mean is 0)
+  over 6 s windows with a
   hop of the frame period (100 ms), as the SEWA / AVEC 2017 baseline: 130 features. These two
   functionals are computed here, in float64 from the LLDs (:func:`mean_cv`).
 * ``mfcc`` — MFCC 1–12 + log energy (HTK ``MFCC_E``: 25 ms Hamming frames every 10 ms,
@@ -370,10 +371,12 @@ def mean_cv(lld, *, window: int, hop: int) -> tuple[np.ndarray, np.ndarray]:
     .. math::
         \\mu_k = \\frac{1}{w} \\sum_{i=kh}^{kh+w-1} x_i, \\quad
         \\sigma_k = \\sqrt{\\frac{1}{w} \\sum_{i=kh}^{kh+w-1} (x_i - \\mu_k)^2}, \\quad
-        \\mathrm{cv}_k = \\sigma_k / |\\mu_k| \\ (0 \\text{ where } \\mu_k = 0)
+        \\mathrm{cv}_k = \\sigma_k / \\mu_k \\ (0 \\text{ where } \\mu_k = 0)
 
-    (population std, as openSMILE's ``stddevNorm``). Computed from float64 running sums of the
-    LLDs centred on their recording mean, so long recordings keep full precision.
+    (population std and a signed mean, as openSMILE's ``stddevNorm``: eGeMAPS'
+    ``mfcc1_sma3_stddevNorm`` is negative on windows with a negative mean). Computed from
+    float64 running sums of the LLDs centred on their recording mean, so long recordings keep
+    full precision.
 
     Args:
         lld: ``[frames, F]``.
@@ -404,6 +407,11 @@ def mean_cv(lld, *, window: int, hop: int) -> tuple[np.ndarray, np.ndarray]:
     var = np.maximum((s2[starts + window] - s2[starts]) / window - m * m, 0.0)
     mean = m + offset
     std = np.sqrt(var)
-    absmean = np.abs(mean)
-    cv = np.divide(std, absmean, out=np.zeros_like(std), where=absmean > 0)
+    # Windows of exact zeros (an unvoiced stretch of F0, silence) get an exact 0 mean and std
+    # rather than the running sums' rounding residue, which would make their cv arbitrary.
+    nonzero = np.concatenate([np.zeros((1, width), np.int64), np.cumsum(x != 0, axis=0)])
+    silent = (nonzero[starts + window] - nonzero[starts]) == 0
+    mean[silent] = 0.0
+    std[silent] = 0.0
+    cv = np.divide(std, mean, out=np.zeros_like(std), where=mean != 0)
     return mean, cv
