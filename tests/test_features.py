@@ -6,7 +6,6 @@ Tests that run openSMILE or write WAV files need the optional extra (``pip insta
 
 from __future__ import annotations
 
-import importlib.util
 import json
 
 import numpy as np
@@ -20,7 +19,17 @@ from ddat_jax.features import extract as ex
 from ddat_jax.features.__main__ import _windows
 from ddat_jax.features.__main__ import main as cli
 
-HAVE_AUDIO = all(importlib.util.find_spec(m) for m in ("opensmile", "soundfile"))
+
+def _have_audio() -> bool:
+    try:
+        import opensmile  # noqa: F401
+        import soundfile  # noqa: F401
+    except (ImportError, OSError):  # OSError: soundfile without its libsndfile
+        return False
+    return True
+
+
+HAVE_AUDIO = _have_audio()
 needs_audio = pytest.mark.skipif(
     not HAVE_AUDIO,
     reason="needs the optional audio extra (opensmile, soundfile): pip install -e '.[audio]'",
