@@ -44,7 +44,7 @@ def require_audio_extra():
         import soundfile
     except ImportError as err:
         raise ImportError(
-            f"ddat_jax.features needs the optional audio extra ({err.name} is missing): "
+            f"ddat_jax.features needs the optional audio extra (import failed: {err}): "
             "pip install 'ddat_jax[audio]'  (installs opensmile and soundfile)"
         ) from err
     return opensmile, soundfile
