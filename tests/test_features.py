@@ -406,6 +406,7 @@ def test_too_short_audio_and_unknown_partition_are_errors(tmp_path, recordings):
     soundfile.write(wav / "train_1.wav", x[: 3 * sr], sr)
     with pytest.raises(AudioError, match=r"train_1\.wav: lasts 3\.000 s, shorter than the 4 s"):
         extract_corpus(wav, tmp_path / "out", style="avec2016")
+    assert not (tmp_path / "out").exists()  # found by the checks before any extraction
     (wav / "train_1.wav").rename(wav / "speaker07.wav")
     with pytest.raises(DataFormatError, match=r"speaker07\.wav: cannot tell the partition"):
         extract_corpus(wav, tmp_path / "out", style="mfcc")

@@ -157,14 +157,10 @@ def extract_recording(
             )
         streams["*"] = (names, lld[ex.nearest_frame(n, len(lld), frame_period=frame_period)])
         return times, streams
+    _check_long_enough(audio.path, audio.duration, windows)
     compare = None
     for key, window_s in windows.items():
         what = "every dimension" if key == "*" else key
-        if audio.duration < window_s:
-            raise AudioError(
-                f"{audio.path}: lasts {audio.duration:.3f} s, shorter than the {window_s:g} s "
-                f"functional window ({what}); use longer recordings or a shorter --window"
-            )
         if style.name == "avec2016":
             names, values = ex.egemaps_functionals(
                 audio.signal, audio.sample_rate, window_s=window_s, hop_s=frame_period
@@ -188,6 +184,16 @@ def extract_recording(
         idx = ex.window_of_frame(n, len(values), window_s=window_s, frame_period=frame_period)
         streams[key] = (names, values[idx])
     return times, streams
+
+
+def _check_long_enough(path, duration: float, windows: dict[str, float]) -> None:
+    for key, window_s in windows.items():
+        if duration < window_s:
+            what = "every dimension" if key == "*" else key
+            raise AudioError(
+                f"{path}: lasts {duration:.3f} s, shorter than the {window_s:g} s "
+                f"functional window ({what}); use longer recordings or a shorter --window"
+            )
 
 
 # --------------------------------------------------------------------------------- ratings
@@ -404,6 +410,7 @@ def extract_corpus(
         duration, _, _ = probe_audio(
             path, sample_rate=sample_rate, resample=resample, mixdown=mixdown
         )
+        _check_long_enough(path, duration, win)
         times = ex.frame_times(ex.num_frames(duration, period), period)
         for dim, files in rating_files.items():
             if stem in files:
