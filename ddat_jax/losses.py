@@ -40,11 +40,11 @@ Degenerate inputs (documented and tested):
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
-import math
 
 Axis = int | Sequence[int] | None
 

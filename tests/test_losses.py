@@ -337,21 +337,6 @@ def test_dcca_one_dimensional_views_equal_abs_pcc(rng):
     assert -ridge == pytest.approx(abs(cov) / np.sqrt((vx + 0.1) * (vy + 0.2)), rel=1e-12)
 
 
-def test_dcca_invariant_under_invertible_linear_maps(rng):
-    a = rng.normal(size=(80, 4))
-    b = a[:, :3] + 0.5 * rng.normal(size=(80, 3))
-    ma = rng.normal(size=(4, 4)) + 3 * np.eye(4)
-    mb = rng.normal(size=(3, 3)) + 3 * np.eye(3)
-    with jax.enable_x64(True):
-        kw = dict(r1=1e-10, r2=1e-10)
-        base = float(dcca_loss(a, b, **kw))
-        mapped = float(dcca_loss(a @ ma + 2.0, b @ mb - 1.0, **kw))
-        # with the default ridge the invariance is only approximate
-        ridge = float(dcca_loss(a @ ma, b @ mb))
-    assert mapped == pytest.approx(base, rel=1e-8)
-    assert ridge == pytest.approx(base, rel=1e-2)
-
-
 @pytest.mark.filterwarnings("ignore::ddat_jax.losses.RankDeficientWarning")
 def test_dcca_check_grads(rng):
     # fewer samples than dimensions: the ridge r * I is a repeated eigenvalue of both
@@ -384,7 +369,7 @@ def test_dcca_repeated_singular_values_have_finite_correct_gradients(rng):
         ga, gb = jax.jit(jax.grad(f, argnums=(0, 1)))(a, b)
         assert np.all(np.isfinite(ga)) and np.all(np.isfinite(gb))
         # the nuclear norm is smooth at a full-rank T, so finite differences must agree
-        check_grads(f, (a, b), order=1, modes=("fwd", "rev"))
+        check_grads(f, (a, b), order=1, modes=("rev",))
     g32 = jax.jit(jax.grad(losses.dcca_loss))(a.astype(np.float32), b.astype(np.float32))
     assert val == pytest.approx(-4 / (1 + 1e-3), rel=1e-12)
     assert np.all(np.isfinite(g32))
