@@ -13,6 +13,7 @@ from hypothesis.extra import numpy as hnp
 from ddat_jax.data.corpus import Corpus, Recording
 from ddat_jax.data.preprocess import (
     fit_standardiser,
+    shift_back,
     shift_corpus_labels,
     shift_labels,
     standardise,
@@ -143,6 +144,19 @@ def test_shift_labels_hand_examples():
     m = np.array([[1, 10], [2, 20], [3, 30]], dtype=np.float32)
     np.testing.assert_array_equal(shift_labels(m, 1), [[2, 20], [3, 30], [3, 30]])
     assert shift_labels(m, 1).dtype == np.float32
+
+
+def test_shift_back_any_rank_and_long_shifts():
+    x = np.arange(5.0)
+    np.testing.assert_array_equal(shift_back(x, 2), [2, 3, 4, 4, 4])
+    np.testing.assert_array_equal(shift_back(x, 9), [4] * 5)  # >= T: the last value
+    np.testing.assert_array_equal(shift_back(np.zeros(0), 3), np.zeros(0))
+    cube = np.arange(24).reshape(4, 3, 2)
+    np.testing.assert_array_equal(shift_back(cube, 1), cube[[1, 2, 3, 3]])
+    with pytest.raises(ValueError, match="frames must be >= 0"):
+        shift_back(x, -1)
+    # shift_labels is shift_back with the label checks
+    np.testing.assert_array_equal(shift_labels(x, 3), shift_back(x, 3))
 
 
 def test_shift_labels_errors():

@@ -1,9 +1,10 @@
 """Tests of the embedded corpus (``ddat_jax.data.synthetic``) against its answer key.
 
-Every property of EMBEDDED_CORPUS.md "What makes it hard" (1-5) is checked on the ``small``
-preset, read back from disk with the AVEC 2016 readers; the ``recola`` calibration is a slow
-test. The statistics here (ridge regression, PCA, CCC, lags) are written independently of the
-generator.
+Every property of the generative model in the module docstring of
+``ddat_jax.data.synthetic`` (items 1-5: latent, ambiguity, raters, features, hard segments) is
+checked on the ``small`` preset, read back from disk with the AVEC 2016 readers; the
+``recola`` calibration is a slow test. The statistics here (ridge regression, PCA, CCC, lags)
+are written independently of the generator.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import pandas as pd
 import pytest
 
 from ddat_jax.data import avec2016, synthetic
+from ddat_jax.data.preprocess import shift_back
 
 MODALITIES = ("audio", "video_appearance", "video_geometric")
 DIMENSIONS = ("arousal", "valence")
@@ -41,10 +43,6 @@ def ccc(x, y):
 
 def pearson(x, y):
     return float(np.corrcoef(np.asarray(x, np.float64), np.asarray(y, np.float64))[0, 1])
-
-
-def shift_back(y, frames):
-    return np.concatenate([y[frames:], np.repeat(y[-1:], frames)])
 
 
 def standardiser(x_train):
@@ -151,7 +149,8 @@ def test_avec_layout_and_formats(small_corpus_root, key, data):
             r = data[stem]["ratings"][dim]
             assert list(r.columns) == ["time", *RATERS]
             assert r[list(RATERS)].abs().to_numpy().max() <= 1.0
-    # Byte-level format of the label files (avec2016.md A4, A5).
+    # Byte-level format of the AVEC 2016 label files: ratings header with the spaces of the
+    # released files, gold standard with 9 header lines and CRLF.
     raw = (root / "ratings_individual" / "arousal" / "dev_2.csv").read_bytes()
     assert raw.startswith(b"time;FM1 ;FM2 ;FM3 ;FF1 ;FF2 ;FF3\r\n")
     lines = (
@@ -205,7 +204,7 @@ def test_files_match_simulation(small_corpus_root, key, data):
 
 
 def test_gold_standard_is_ccc_centring(key, data):
-    """GS = mean rating - mean of rater means + agreement-weighted mean (avec2016.md D1)."""
+    """GS = mean rating - mean of rater means + agreement-weighted mean (AVEC 2016)."""
     for stem in ("train_1", "test_3"):
         for dim in DIMENSIONS:
             r = data[stem]["ratings"][dim][list(RATERS)].to_numpy(np.float64).T
@@ -216,6 +215,24 @@ def test_gold_standard_is_ccc_centring(key, data):
             m = r.mean(axis=1)
             expected = r.mean(axis=0) - m.mean() + agree @ m / agree.sum()
             np.testing.assert_allclose(gold(data, stem, dim), expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("dim", DIMENSIONS)
+def test_provided_gold_equals_recomputed_ccc_centring(small_corpus_root, dim):
+    """One CCC centring: the gold files are load_corpus(gold="ccc_centring") of the raters."""
+    from ddat_jax.data.corpus import load_corpus
+
+    provided = load_corpus(small_corpus_root, modality="audio", dimension=dim)
+    computed = load_corpus(small_corpus_root, modality="audio", dimension=dim, gold="ccc_centring")
+    n = 0
+    for part, recs in provided.partitions.items():
+        for a, b in zip(recs, computed.partitions[part], strict=True):
+            assert a.name == b.name and a.gold is not None
+            # Written with 8 decimals (5e-9), read as float32: at most one float32 spacing below 1
+            # (6e-8); 7.5e-9 seen.
+            np.testing.assert_allclose(a.gold, b.gold, atol=6e-8, rtol=0)
+            n += 1
+    assert n == 9
 
 
 def test_fast_feature_writer_matches_avec_writer(tmp_path):
@@ -582,7 +599,7 @@ def test_small_calibration_relations(key, data):
 
 @pytest.mark.slow
 def test_recola_calibration():
-    """EMBEDDED_CORPUS.md item 5 on the full `recola` preset (simulated in memory)."""
+    """The calibration table of ``synthetic``'s docstring on the full `recola` preset."""
     preset = synthetic.PRESETS["recola"]
     g = synthetic._make_globals(preset, 0)
     recs = {

@@ -28,6 +28,7 @@ from ddat_jax.data.corpus import (
 from ddat_jax.data.csv_layout import read_table, write_table
 from ddat_jax.data.preprocess import (
     fit_standardiser,
+    shift_back,
     shift_corpus_labels,
     shift_labels,
     standardise,
@@ -55,6 +56,7 @@ __all__ = [
     "read_gold_standard",
     "read_ratings",
     "read_table",
+    "shift_back",
     "shift_corpus_labels",
     "shift_labels",
     "standardise",

@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ddat_jax import metrics
 from ddat_jax.data import csv_layout
 from ddat_jax.data.avec2016 import (
     DIMENSIONS,
@@ -186,12 +187,14 @@ def gold_mean(ratings) -> np.ndarray:
     return r.mean(axis=1).astype(np.float32)
 
 
-def _ccc_matlab(x: np.ndarray, y: np.ndarray) -> float:
-    """CCC as the AVEC 2016 ``CCC_calc``: variances with N-1, covariance with N."""
-    mx, my = x.mean(), y.mean()
-    cov = np.mean((x - mx) * (y - my))
-    den = x.var(ddof=1) + y.var(ddof=1) + (mx - my) ** 2
-    return float(2.0 * cov / den) if den > _EPS else 0.0
+def _rater_agreement(x: np.ndarray, y: np.ndarray) -> float:
+    """CCC of two rater traces as the AVEC 2016 ``CCC_calc``: N-1 variances, N covariance.
+
+    :func:`ddat_jax.metrics.ccc` with ``matlab_compatible=True``; two constant, equal traces
+    (CCC undefined) agree 0.
+    """
+    value = metrics.ccc(x, y, matlab_compatible=True)
+    return 0.0 if np.isnan(value) else float(value)
 
 
 def gold_ccc_centring(ratings) -> np.ndarray:
@@ -202,8 +205,11 @@ def gold_ccc_centring(ratings) -> np.ndarray:
         w = \\frac{\\sum_k a_k m_k}{\\sum_k a_k}, \\quad
         g(t) = \\frac{1}{K} \\sum_k (r_k(t) - m_k) + w
 
-    with ``m_k`` the time mean of rater k. Negative agreements are kept (as the official
-    script); if ``sum_k a_k`` is 0 the plain mean of the ``m_k`` is used as the offset.
+    with ``m_k`` the time mean of rater k and CCC the official ``CCC_calc`` (``N-1``
+    variances, ``N`` covariance: :func:`ddat_jax.metrics.ccc` with
+    ``matlab_compatible=True``). Negative agreements are kept (as the official script); if
+    ``sum_k a_k`` is 0 the plain mean of the ``m_k`` is used as the offset. This is the one
+    implementation: the embedded corpus's generator writes its gold standard with it.
 
     Args:
         ratings: ``[T, K]``, K >= 2.
@@ -215,9 +221,11 @@ def gold_ccc_centring(ratings) -> np.ndarray:
     t, k = r.shape
     if k < 2 or t < 2:
         raise ValueError(f"CCC centring needs at least 2 raters and 2 frames, got {r.shape}")
-    agree = np.zeros(k)
+    pair = np.zeros((k, k))
     for i in range(k):
-        agree[i] = np.mean([_ccc_matlab(r[:, i], r[:, j]) for j in range(k) if j != i])
+        for j in range(i + 1, k):  # the CCC is symmetric: each pair once
+            pair[i, j] = pair[j, i] = _rater_agreement(r[:, i], r[:, j])
+    agree = pair.sum(axis=1) / (k - 1)
     means = r.mean(axis=0)
     total = agree.sum()
     offset = float(agree @ means / total) if abs(total) > _EPS else float(means.mean())
@@ -239,10 +247,7 @@ def gold_ewe(ratings) -> np.ndarray:
     """
     r = np.asarray(ratings, dtype=np.float64)
     mean = r.mean(axis=1)
-    rc = r - r.mean(axis=0)
-    mc = mean - mean.mean()
-    den = np.sqrt((rc**2).sum(axis=0) * (mc**2).sum())
-    corr = np.where(den > _EPS, (rc * mc[:, None]).sum(axis=0) / np.maximum(den, _EPS), 0.0)
+    corr = np.nan_to_num([metrics.pcc(r[:, k], mean) for k in range(r.shape[1])], nan=0.0)
     w = np.clip(corr, 0.0, None)
     w = w / w.sum() if w.sum() > _EPS else np.full(r.shape[1], 1.0 / r.shape[1])
     return (r @ w).astype(np.float32)

@@ -18,6 +18,7 @@ from ddat_jax.data.corpus import Corpus, Recording
 __all__ = [
     "STANDARDISE_MODES",
     "fit_standardiser",
+    "shift_back",
     "shift_corpus_labels",
     "shift_labels",
     "standardise",
@@ -122,12 +123,39 @@ def standardise(
     return dataclasses.replace(corpus, partitions=parts)
 
 
+def shift_back(x: np.ndarray, frames: int) -> np.ndarray:
+    """Advances ``x`` along its first axis by ``frames``: ``out[t] = x[min(t + frames, T - 1)]``.
+
+    The AVEC 2016 annotation-delay rule (``add_gs.m`` of the official baseline): the first
+    ``frames`` values are dropped and the last value is repeated ``frames`` times at the end,
+    so the length is unchanged; ``frames >= T`` gives the last value everywhere. This is the
+    one implementation of the shift-back in ddat_jax (labels here, the post-processing's
+    delay search too).
+
+    Args:
+        x: ``[T, ...]`` signal.
+        frames: the shift in frames, ``>= 0``.
+
+    Returns:
+        The shifted copy, same shape and dtype.
+    """
+    x = np.asarray(x)
+    frames = int(frames)
+    if frames < 0:
+        raise ValueError(f"shift_back: frames must be >= 0, got {frames}")
+    if x.ndim == 0:
+        raise ValueError("shift_back: expected an array with a time axis, got a scalar")
+    if x.shape[0] == 0:
+        return x.copy()
+    return x[np.minimum(np.arange(x.shape[0]) + frames, x.shape[0] - 1)]
+
+
 def shift_labels(x: np.ndarray, frames: int) -> np.ndarray:
     """Shifts labels back in time by ``frames`` (annotation-delay compensation).
 
     The label of frame ``t + frames`` is assigned to frame ``t``: the first ``frames`` values
-    are dropped and the last value is repeated ``frames`` times at the end (AVEC 2016 rule),
-    so the length is unchanged.
+    are dropped and the last value is repeated ``frames`` times at the end (AVEC 2016 rule,
+    :func:`shift_back`), so the length is unchanged.
 
     Args:
         x: labels ``[T]`` or ``[T, K]``.
@@ -146,10 +174,7 @@ def shift_labels(x: np.ndarray, frames: int) -> np.ndarray:
         raise ValueError(
             f"shift_labels: cannot shift {x.shape[0]} frames by {frames} (expected fewer)"
         )
-    if frames == 0:
-        return x.copy()
-    pad = np.repeat(x[-1:], frames, axis=0)
-    return np.concatenate([x[frames:], pad], axis=0)
+    return shift_back(x, frames)
 
 
 def shift_corpus_labels(corpus: Corpus, frames: int) -> Corpus:

@@ -3,8 +3,12 @@
 RECOLA is licensed and cannot ship with ddat_jax. So that ``python -m ddat_jax.main`` runs out
 of the box, and so that every pipeline stage is exercised on realistic data with a known answer,
 this module **simulates** a corpus with the shape of RECOLA as distributed for AVEC 2016 and
-writes it in the real AVEC 2016 file layout (``shared/formats/avec2016.md`` A1-A6). Nothing in it
-comes from real recordings; all numbers it produces describe the simulation, not RECOLA.
+writes it in the real AVEC 2016 file layout (read by :func:`ddat_jax.data.load_corpus`; the
+formats are described in :mod:`ddat_jax.data.avec2016`): ``features_<modality>/<dimension>/
+<stem>.arff``, ``ratings_individual/<dimension>/<stem>.csv``, ``ratings_gold_standard/
+<dimension>/<stem>.arff``, stems ``train_1 ... test_9``, 7501 frames of 40 ms (0 to 300 s).
+Nothing in it comes from real recordings; all numbers it produces describe the simulation, not
+RECOLA.
 
 Generative model (per recording; every constant is in :data:`_MODEL`):
 
@@ -20,8 +24,12 @@ Generative model (per recording; every constant is in :data:`_MODEL`):
    exactly 2.4 s, spread about +-1 s), a gain, a rater bias plus a per-recording offset, and
    smooth noise whose amplitude is ``sigma0 + sigma1 * a(t - delay)``: the std over raters
    (perception uncertainty, PU) tracks the ambiguity. The first 10-38 frames of every recording
-   are constant (the slider has not moved yet). Ratings are clipped to [-1, 1]. The gold
-   standard is the AVEC 2016 "CCC centring" of the six ratings (avec2016.md D1).
+   are constant (the slider has not moved yet). Ratings are clipped to [-1, 1] and written with
+   6 decimals. The gold standard is the AVEC 2016 "CCC centring" of the six ratings as written
+   (:func:`ddat_jax.data.corpus.gold_ccc_centring`, the function behind
+   ``load_corpus(..., gold="ccc_centring")``): each rater's agreement is its mean CCC with the
+   other raters, the gold trace is the raters' mean trace moved to the agreement-weighted mean
+   level.
 4. **Features** observe the *undelayed* latent. Per modality, a fixed random two-layer tanh map
    takes ``[g_a * arousal, g_v * valence, 4 smooth nuisance processes]`` to low-level
    descriptors (LLDs), plus a per-recording speaker offset, a fast low-rank nuisance, and frame
@@ -30,8 +38,9 @@ Generative model (per recording; every constant is in :data:`_MODEL`):
    The features written are AVEC-style functionals of the LLDs: mean and standard deviation over
    a centred sliding window whose length depends on the modality and dimension (audio 4 s
    arousal / 6 s valence, appearance 6 / 4 s, geometric 4 / 8 s), with the first complete
-   window's vector copied back to the earlier frames and the last one copied forward
-   (avec2016.md A6). Feature columns are the L LLD means followed by the L LLD stds.
+   window's vector copied back to the earlier frames and the last one copied forward (as the
+   AVEC 2016 package README describes: no zero padding, every file keeps all frames). Feature
+   columns are the L LLD means followed by the L LLD stds.
 5. **Hard segments** per modality (2-8 s each, about 15-25 % of the frames), each segment with
    its own random direction in descriptor space (scaled by the descriptors' spread), coded in
    the answer key as 1 *dropout*, 2 *shift*, 3 *corruption*:
@@ -107,6 +116,9 @@ import numpy as np
 import pandas as pd
 from scipy import signal
 
+from ddat_jax import atomic
+from ddat_jax.data.corpus import gold_ccc_centring
+
 __all__ = [
     "GENERATOR_VERSION",
     "PRESETS",
@@ -121,19 +133,25 @@ __all__ = [
 ]
 
 #: Bumped whenever the generated data would change; part of the cache path and the manifest.
-GENERATOR_VERSION = "1"
+#: 2: the gold standard is computed with ``corpus.gold_ccc_centring`` (MATLAB ``CCC_calc``
+#: N-1 variances) from the ratings as written; version 1 used population variances on the
+#: unrounded ratings (gold values differ by about 2e-6).
+GENERATOR_VERSION = "2"
 
 _FRAME_PERIOD = 0.04
 _MODALITIES = ("audio", "video_appearance", "video_geometric")
 _DIMENSIONS = ("arousal", "valence")
 _RATERS = ("FM1", "FM2", "FM3", "FF1", "FF2", "FF3")
 _PARTITIONS = ("train", "dev", "test")
-#: Functional window (seconds) per modality and dimension, as in AVEC 2016 (avec2016.md A2).
+#: Functional window (seconds) per modality and dimension, as in AVEC 2016 (its package README:
+#: audio 4 / 6 s, video appearance 6 / 4 s, video geometric 4 / 8 s for arousal / valence).
 _WINDOW_S = {
     "audio": {"arousal": 4.0, "valence": 6.0},
     "video_appearance": {"arousal": 6.0, "valence": 4.0},
     "video_geometric": {"arousal": 4.0, "valence": 8.0},
 }
+_RATING_DECIMALS = 6  # decimals of the ratings written
+_GOLD_DECIMALS = 8  # decimals of the gold standard written
 _ANSWER_KEY_DIR = "answer_key"
 _MANIFEST = "MANIFEST.json"
 #: Hard-segment codes in the answer key.
@@ -338,7 +356,7 @@ def _sliding_functionals(lld: np.ndarray, *windows: int) -> list[np.ndarray]:
       One ``[time, 2 * n_lld]`` float32 array per window: means then (population) stds. The
       window ``[i, i+window)`` is assigned to its centre frame ``i + window // 2``; the first
       complete window's vector is copied back to the earlier frames and the last one forward
-      (avec2016.md A6).
+      (as in AVEC 2016).
     """
     n, n_lld = lld.shape
     centre_shift = lld.mean(axis=0)
@@ -369,26 +387,9 @@ def _sliding_functionals(lld: np.ndarray, *windows: int) -> list[np.ndarray]:
     return outs
 
 
-def _ccc(x: np.ndarray, y: np.ndarray) -> float:
-    """Concordance correlation, population statistics."""
-    mx, my = x.mean(), y.mean()
-    cov = np.mean((x - mx) * (y - my))
-    den = x.var() + y.var() + (mx - my) ** 2
-    return float(2.0 * cov / den) if den > 1e-12 else 0.0
-
-
-def _ccc_centring_gold_standard(ratings: np.ndarray) -> np.ndarray:
-    """AVEC 2016 gold standard from ``[n_raters, time]`` ratings (avec2016.md D1)."""
-    k = ratings.shape[0]
-    pair = np.zeros((k, k))
-    for i in range(k):
-        for j in range(i + 1, k):
-            pair[i, j] = pair[j, i] = _ccc(ratings[i], ratings[j])
-    agreement = pair.sum(axis=1) / max(k - 1, 1)
-    means = ratings.mean(axis=1)
-    total = agreement.sum()
-    offset = float(agreement @ means / total) if abs(total) > 1e-12 else float(means.mean())
-    return ratings.mean(axis=0) - means.mean() + offset
+def _as_written(ratings: np.ndarray) -> np.ndarray:
+    """The ratings as the ratings CSV holds them: float32, then ``_RATING_DECIMALS`` decimals."""
+    return np.round(np.asarray(ratings, np.float32).astype(np.float64), _RATING_DECIMALS)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -563,9 +564,11 @@ def simulate_recording(
             amp = g.noise_scale[d, k] * (m.sigma0 + m.sigma1 * _delay(amb[d], lag))
             r[k] = g.bias[d, k] + offsets[d, k] + g.gain[d, k] * seen + amp * noise[d, k]
         r[:, :n0] = r[:, n0 : n0 + 1]
-        r = np.clip(r, -1.0, 1.0)
+        # The gold standard of the ratings as written, so that it equals
+        # load_corpus(..., gold="ccc_centring") on the files (up to its 8 written decimals).
+        r = _as_written(np.clip(r, -1.0, 1.0))
         ratings[dim] = r
-        gold[dim] = _ccc_centring_gold_standard(r)
+        gold[dim] = gold_ccc_centring(r.T)
 
     # 4. Features.
     features = {}
@@ -770,7 +773,7 @@ def _feature_names(modality: str, n_features: int) -> list[str]:
 def _write_feature_arff(
     path: pathlib.Path, times, values, modality: str, dimension: str, work=None
 ) -> None:
-    """Writes one feature ARFF: ``frameTime`` then the functionals (avec2016.md A6)."""
+    """Writes one feature ARFF: ``frameTime`` then the functionals (no class attribute)."""
     names = ["frameTime", *_feature_names(modality, values.shape[1])]
     table = np.concatenate([np.asarray(times, np.float64)[:, None], values], axis=1)
     decimals = np.full(table.shape[1], _FEATURE_DECIMALS)
@@ -795,13 +798,13 @@ def _write_recording(
         for dim in _DIMENSIONS:
             frame = pd.DataFrame({"time": rec.time.astype(np.float64)})
             for k, rater in enumerate(_RATERS):
-                frame[rater] = np.round(rec.ratings[dim][k].astype(np.float64), 6)
+                frame[rater] = _as_written(rec.ratings[dim][k])
             avec2016.write_ratings(root / "ratings_individual" / dim / f"{rec.stem}.csv", frame)
             avec2016.write_gold_standard(
                 root / "ratings_gold_standard" / dim / f"{rec.stem}.arff",
                 rec.stem,
                 rec.time,
-                np.round(rec.gold[dim].astype(np.float64), 8),
+                np.round(rec.gold[dim].astype(np.float64), _GOLD_DECIMALS),
                 dimension=dim,
             )
     key = {"time": rec.time, "constant_start": np.int64(rec.constant_start)}
@@ -948,25 +951,11 @@ def generate_corpus(
         (tmp / _ANSWER_KEY_DIR / "corpus.json").write_text(json.dumps(corpus, indent=1))
         manifest = _manifest_of(tmp, preset, seed, withhold_test_labels)
         (tmp / _MANIFEST).write_text(json.dumps(manifest, indent=1))
-        _swap_in(tmp, root)
+        atomic.swap_folder(tmp, root)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return root
-
-
-def _swap_in(tmp: pathlib.Path, root: pathlib.Path) -> None:
-    """Renames ``tmp`` to ``root``, replacing an empty folder or an old corpus."""
-    trash = None
-    if root.exists():
-        if any(root.iterdir()):
-            trash = root.parent / f".{root.name}.old-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-            os.rename(root, trash)
-        else:
-            root.rmdir()
-    os.rename(tmp, root)
-    if trash is not None:
-        shutil.rmtree(trash, ignore_errors=True)
 
 
 def default_corpus_root(preset: str | CorpusPreset = "recola", seed: int = 0) -> pathlib.Path:
