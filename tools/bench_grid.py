@@ -22,7 +22,7 @@ Variants:
   over the same compiled ``train``.
 * ``grid``: the K configs as one program with ``--strategy`` (default ``auto``: ``map``
   sharded over host devices on CPU, ``vmap`` on GPU/TPU); on CPU the host is split into
-  ``nproc`` devices (:func:`ddat_jax.grid.configure_host_devices`).
+  ``nproc`` devices (:func:`ddat_jax.train.grid.configure_host_devices`).
 * ``grid_vmap`` / ``grid_map``: the K configs as one program on one device (CPU only,
   for the strategy choice).
 * ``torch``: one config trained with ``torch.nn.GRU`` (same shapes, steps, Adam),
@@ -124,7 +124,7 @@ def _make_data(np, args, frames):
     def part(n):
         x = rng.normal(size=(n, frames, args.features)).astype(np.float32)
         y = np.tanh(x[..., :3].sum(-1, keepdims=True) / 2)
-        return {"x": x, "targets": {"emotion": y, "uncertainty": 0.3 + 0.1 * y}}
+        return {"inputs": x, "targets": {"emotion": y, "uncertainty": 0.3 + 0.1 * y}}
 
     return {"train": part(args.train_seqs), "dev": part(args.dev_seqs)}
 
@@ -132,8 +132,8 @@ def _make_data(np, args, frames):
 def _config(args):
     import ml_collections
 
-    from ddat_jax import grid as G
     from ddat_jax.train import default_train_config
+    from ddat_jax.train import grid as G
 
     cfg = ml_collections.ConfigDict()
     cfg.seed = 0
@@ -152,14 +152,23 @@ def _child(args):
     if name == "one_1core":
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     if name in ("grid", "arch_all", "arch_depth"):
-        from ddat_jax.grid import configure_host_devices
+        from ddat_jax.train.grid import configure_host_devices
 
         configure_host_devices()
+    import tempfile
+
     import jax
     import numpy as np
 
-    from ddat_jax import grid as G
     from ddat_jax.models import MultiTaskRNN
+    from ddat_jax.models.padded import padding_for
+    from ddat_jax.train import (
+        RunOptions,
+        fit,
+        objective_from_config,
+        train_spec_from_config,
+    )
+    from ddat_jax.train import grid as G
 
     heads = {"emotion": 1, "uncertainty": 1}
     result = {"variant": name, "backend": jax.default_backend(), "devices": len(jax.devices())}
@@ -184,26 +193,46 @@ def _child(args):
     data = _make_data(np, args, frames)
     table = G.expand_grid(cfg)
     hparams = G.member_hparams(cfg, table)
-    key_data = G.member_key_data(0, table)
+    keys = G.table_keys(jax.random.key(0), table)
     take = lambda tree, idx: jax.tree.map(lambda a: np.asarray(a)[idx], tree)
+    objective = objective_from_config(cfg.train, heads)
 
     def build(num_layers=args.layers, hidden_size=args.units):
         return MultiTaskRNN(hidden_size=hidden_size, num_layers=num_layers, heads=heads)
 
+    def fitter(model, idx, strategy, devices, init=None):
+        """One fit of the members ``idx`` as one chunk (one program, one checkpoint)."""
+        spec = train_spec_from_config(cfg.train, model, objective)
+        e = int(cfg.train.epochs)
+        opts = RunOptions(log_every=e, checkpoint_every=e, strategy=strategy, devices=devices)
+
+        def run():
+            with tempfile.TemporaryDirectory() as d:
+                return fit(
+                    spec,
+                    data,
+                    take(hparams, idx),
+                    keys[idx],
+                    workdir=d,
+                    options=opts,
+                    init_params=init,
+                    progress=lambda line: None,
+                )
+
+        return run
+
     def timed(run):
-        # One untimed run first (page faults, allocator growth), like torch's warm-up.
-        jax.block_until_ready(run())
+        # The first run compiles (and warms page faults, allocator growth); then timed runs.
+        first = run()
         times = []
         for _ in range(args.repeats):
             t0 = time.perf_counter()
-            jax.block_until_ready(run())
+            run()
             times.append(time.perf_counter() - t0)
-        return statistics.median(times), times
+        return first.compile_seconds, statistics.median(times), times
 
     if name in ("one", "one_1core", "loop", "grid", "grid_vmap", "grid_map"):
         idx = np.arange(1 if name.startswith("one") else len(table))
-        per = {"hparams": take(hparams, idx), "key_data": key_data[idx]}
-        member_fn, arrays, _ = G.make_member_train(cfg, data, build())
         strategy = {
             "one": "loop",
             "one_1core": "loop",
@@ -212,37 +241,35 @@ def _child(args):
             "grid_vmap": "vmap",
             "grid_map": "map",
         }[name]
-        devices = jax.devices() if name == "grid" else jax.devices()[:1]
-        run, info = G.compile_members(member_fn, per, arrays, strategy=strategy, devices=devices)
-        result.update(strategy=info["strategy"], program_devices=info["devices"])
-        result["compile_s"] = info["compile_s"]
-        result["run_s"], result["runs_s"] = timed(run)
+        devices = tuple(jax.devices()) if name == "grid" else tuple(jax.devices()[:1])
+        result.update(strategy=G.choose_strategy(strategy), program_devices=len(devices))
+        result["compile_s"], result["run_s"], result["runs_s"] = timed(
+            fitter(build(), idx, strategy, devices)
+        )
         result["members"] = len(idx)
     elif name in ("arch_all", "arch_loop", "arch_depth"):
         grouping = {"arch_all": "all", "arch_loop": "none", "arch_depth": "depth"}[name]
         groups = G.group_shapes(ARCH_GRID, grouping)
         strategy = "loop" if name == "arch_loop" else "auto"
-        compile_s, runs = 0.0, []
+        devices = tuple(jax.devices()[:1] if strategy == "loop" else jax.devices())
+        runs = []
         for shapes in groups:
             idx = np.array(
                 [i for i in range(len(table)) if (table.layers[i], table.units[i]) in shapes]
             )
-            per = {"hparams": take(hparams, idx), "key_data": key_data[idx]}
             if len(shapes) > 1:
-                model = G.padded_version(build(), shapes)
-                per["params0"] = G.padded_init_params(cfg, data, build, model, table, idx, per)
+                padding = padding_for(build(), shapes)
+                member_shapes = [(table.layers[i], table.units[i]) for i in idx]
+                init = G.padded_init_params(
+                    build, padding, member_shapes, keys[idx], data["train"]["inputs"]
+                )
+                runs.append(fitter(padding.model, idx, strategy, devices, init))
             else:
-                model = build(*shapes[0])
-            member_fn, arrays, _ = G.make_member_train(cfg, data, model)
-            devices = jax.devices()[:1] if strategy == "loop" else jax.devices()
-            run, info = G.compile_members(
-                member_fn, per, arrays, strategy=strategy, devices=devices
-            )
-            compile_s += info["compile_s"]
-            runs.append(run)
-            result["strategy"] = info["strategy"]
-        result["compile_s"] = compile_s
-        result["run_s"], result["runs_s"] = timed(lambda: [r() for r in runs])
+                runs.append(fitter(build(*shapes[0]), idx, strategy, devices))
+        result["strategy"] = G.choose_strategy(strategy)
+        compiled = [r() for r in runs]
+        result["compile_s"] = sum(c.compile_seconds for c in compiled)
+        _, result["run_s"], result["runs_s"] = timed(lambda: [r() for r in runs][-1])
         result["members"] = len(table)
         result["programs"] = len(groups)
     else:

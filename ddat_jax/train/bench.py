@@ -1,4 +1,4 @@
-"""Overhead of the chunked driver (``run_training``) against one fully jitted ``train``.
+"""Overhead of the driver (``fit``) against one fully jitted ``train``.
 
 Usage::
 
@@ -25,8 +25,9 @@ import numpy as np
 
 from ddat_jax.models import build_model
 from ddat_jax.train.config import default_train_config, hparams_from_config
-from ddat_jax.train.engine import make_train
-from ddat_jax.train.loop import broadcast_hparams, make_run
+from ddat_jax.train.engine import make_train, train_spec_from_config
+from ddat_jax.train.loop import RunOptions, broadcast_hparams, fit
+from ddat_jax.train.objectives import heads_objective
 
 
 def _data(n: int, frames: int, features: int, seed: int = 0) -> dict:
@@ -36,7 +37,11 @@ def _data(n: int, frames: int, features: int, seed: int = 0) -> dict:
     def part(k):
         x = rng.normal(size=(k, frames, features)).astype(np.float32)
         y = np.tanh(np.cumsum(x @ w, axis=1) / np.sqrt(np.arange(1, frames + 1)))
-        return {"x": x, "mask": np.ones((k, frames), bool), "targets": {"emotion": y[..., None]}}
+        return {
+            "inputs": x,
+            "mask": np.ones((k, frames), bool),
+            "targets": {"emotion": y[..., None]},
+        }
 
     return {"train": part(n), "dev": part(n)}
 
@@ -62,7 +67,8 @@ def main() -> None:
     )
     keys = jax.random.split(jax.random.key(0), g)
 
-    full = jax.jit(jax.vmap(make_train(cfg, data, model)))
+    spec = train_spec_from_config(cfg.train, model, heads_objective({"emotion": "mse"}))
+    full = jax.jit(jax.vmap(make_train(spec, data)))
     t0 = time.perf_counter()
     compiled = full.lower(hp, keys).compile()
     compile_s = time.perf_counter() - t0
@@ -89,22 +95,20 @@ def main() -> None:
 
     driver_s = {}
     for log_every, ckpt_every in ((1, 10), (5, 10), (args.epochs, args.epochs)):
-        c = cfg.copy_and_resolve_references()
-        c.train.log_every = log_every
-        c.train.checkpoint_every = ckpt_every
-        run = make_run(c, data, model, grid_size=g)
+        opts = RunOptions(log_every=log_every, checkpoint_every=ckpt_every)
+        quiet = lambda line: None
         with tempfile.TemporaryDirectory() as d:
             t0 = time.perf_counter()
-            run(hp, keys, workdir=f"{d}/warm")
+            fit(spec, data, hp, keys, workdir=f"{d}/warm", options=opts, progress=quiet)
             first_s = time.perf_counter() - t0
             t0 = time.perf_counter()
-            jax.block_until_ready(run(hp, keys, workdir=f"{d}/timed"))
+            fit(spec, data, hp, keys, workdir=f"{d}/timed", options=opts, progress=quiet)
             run_s = time.perf_counter() - t0
         driver_s[log_every] = run_s
         print(
             json.dumps(
                 {
-                    "setting": f"run_training(log_every={log_every}, ckpt_every={ckpt_every})",
+                    "setting": f"fit(log_every={log_every}, ckpt_every={ckpt_every})",
                     "grid": g,
                     "epochs": args.epochs,
                     "first_run_s": round(first_s, 3),

@@ -82,9 +82,7 @@ def dcca_term(view_a, view_b, mask, **options) -> jax.Array:
         raise NotImplementedError(
             "the dcca term needs ddat_jax.losses.dcca_loss(..., where=...) (issue 13)"
         )
-    a = jnp.reshape(view_a, (-1, view_a.shape[-1]))
-    b = jnp.reshape(view_b, (-1, view_b.shape[-1]))
-    return losses.dcca_loss(a, b, where=jnp.reshape(mask, (-1, 1)), **options)
+    return losses.dcca_loss(view_a, view_b, axis=(0, 1), where=mask, **options)
 
 
 LOSSES: dict[str, Callable[..., jax.Array]] = {
