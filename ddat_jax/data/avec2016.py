@@ -143,12 +143,11 @@ def _read_bytes(path: str | os.PathLike) -> bytes:
             f"{_where(path, _line_of(raw, nul))}: found a NUL byte; expected UTF-8 text (a "
             "binary file, or UTF-16 saved without a byte-order mark?)"
         )
-    n_cr = raw.count(b"\r")
-    if n_cr and n_cr != raw.count(b"\r\n"):
+    lone = re.search(rb"\r(?!\n)", raw) if b"\r" in raw else None
+    if lone is not None:
         if b"\n" not in raw:
             return raw.replace(b"\r", b"\n")
-        lone = re.search(rb"\r(?!\n)", raw)
-        if lone is not None and raw[lone.end() :].strip():
+        if raw[lone.end() :].strip():
             raise DataFormatError(
                 f"{_where(path, _line_of(raw, lone.start()))}: found a carriage return (CR) "
                 "inside the line; expected LF or CRLF line endings (a damaged line break?)"
@@ -409,7 +408,10 @@ def _check_finite(path, frame: pd.DataFrame, numbers, names, numeric) -> None:
     cols = [j for j, is_num in enumerate(numeric) if is_num]
     if not cols:
         return
-    values = frame.iloc[:, cols].to_numpy(np.float64)
+    if len(cols) == frame.shape[1]:
+        values = frame.to_numpy(np.float64, copy=False)
+    else:
+        values = frame.iloc[:, cols].to_numpy(np.float64)
     bad = np.isinf(values)
     if bad.any():
         i, c = (int(k[0]) for k in np.nonzero(bad))
