@@ -180,7 +180,7 @@ def _train_pair(layers, hidden, tmp_path):
         key[None],
         workdir=tmp_path / f"{layers}x{hidden}",
         options=RunOptions(log_every=3, checkpoint_every=3),
-        init_params=jax.tree.map(lambda a: np.asarray(a)[None], params0),
+        member_params=jax.tree.map(lambda a: np.asarray(a)[None], params0),
         progress=lambda line: None,
     )
     return ref, out.member(0), init

@@ -215,7 +215,7 @@ def _child(args):
                     keys[idx],
                     workdir=d,
                     options=opts,
-                    init_params=init,
+                    member_params=init,
                     progress=lambda line: None,
                 )
 

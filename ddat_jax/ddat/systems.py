@@ -170,13 +170,14 @@ def train_system(
         logging.info("[%s] training architecture %s (%d/%d)", name, tag, i + 1, len(archs))
         print(f"[{name}] architecture {tag} ({i + 1}/{len(archs)})", flush=True)
         spec = train_spec_from_config(config.train, model, objective, **overrides)
-        init = (
-            None
-            if init_params is None
-            else jax.tree.map(lambda a: np.asarray(a)[None], init_params)
-        )
         result = fit(
-            spec, data, hparams, keys, workdir=workdir / tag, options=options, init_params=init
+            spec,
+            data,
+            hparams,
+            keys,
+            workdir=workdir / tag,
+            options=options,
+            init_params=init_params,
         )
         ccc = float(result.best_score[0])
         if best is None or ccc > best[0]:

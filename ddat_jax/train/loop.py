@@ -215,6 +215,7 @@ def fit(
     workdir: str | Path,
     options: RunOptions = RunOptions(),
     init_params: PyTree = None,
+    member_params: PyTree = None,
     progress: Callable[[str], None] | None = None,
 ) -> FitResult:
     """Trains ``K`` members in compiled chunks with checkpoints, metrics and resume.
@@ -227,8 +228,10 @@ def fit(
       workdir: the fit's folder (``config.json``, ``metrics.jsonl``, ``checkpoints/``);
         a workdir holding checkpoints of the same run is resumed from the latest one.
       options: :class:`RunOptions`.
-      init_params: warm-start parameters with a leading ``[K]`` axis (the optimizer
-        starts afresh); ``None`` initialises from each member's key.
+      init_params: warm-start parameters shared by every member (the optimizer starts
+        afresh); ``None`` initialises from each member's key.
+      member_params: warm-start parameters per member (leading ``[K]`` axis), e.g. the
+        embedded initialisations of padded architectures; exclusive with ``init_params``.
       progress: receives one short line per chunk; default ``print``.
 
     Returns:
@@ -255,13 +258,17 @@ def fit(
         key_data=placement.put(M.pad_members(key_data, placement.multiple), per_member=True),
     )
     if init_params is not None:
-        init_params = placement.put(M.pad_members(init_params, placement.multiple), True)
+        if member_params is not None:
+            raise ValueError("give init_params (shared) or member_params ([K]), not both")
+        member_params = jax.tree.map(lambda a: np.broadcast_to(a, (k, *np.shape(a))), init_params)
+    if member_params is not None:
+        member_params = placement.put(M.pad_members(member_params, placement.multiple), True)
     workdir = Path(workdir).absolute()
     workdir.mkdir(parents=True, exist_ok=True)
     atomic.write_text(workdir / records.CONFIG_FILE, _describe(spec, options, k) + "\n")
     t0 = time.perf_counter()
     state = M.init_program(
-        run.hparams, run.key_data, init_params, run.arrays, spec=spec, placement=placement
+        run.hparams, run.key_data, member_params, run.arrays, spec=spec, placement=placement
     )
     run.compile_s += time.perf_counter() - t0
     state = _drive(run, state, workdir, progress or (lambda line: print(line, flush=True)))

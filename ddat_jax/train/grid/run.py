@@ -202,7 +202,7 @@ def _run_group(
         keys[idx],
         workdir=workdir,
         options=options,
-        init_params=init,
+        member_params=init,
         progress=progress,
     )
     info = {
