@@ -7,7 +7,7 @@ Late fusion (DDAT paper, Sec. III-E, Eq. 11): the predictions ``y_i`` of several
 
 with ``ε`` and ``γ_i`` estimated on the development partition and applied to test. The AVEC
 2016 baseline does the same with Weka ``LinearRegression -S 1 -C -R 1.0E-8``
-(``multimodal_pred.m``; ``shared/formats/avec2016.md`` B1 step 6): no attribute selection,
+(``multimodal_pred.m``, step 6 of the AVEC 2016 baseline): no attribute selection,
 no collinear-attribute elimination, ridge ``1e-8``. Weka (``LinearRegression.doRegression``)
 standardises every attribute (mean, sample std), solves
 ``(ZᵀZ + ridge·I) β = Zᵀy`` without penalising the intercept, and maps ``β`` back to the

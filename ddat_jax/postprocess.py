@@ -2,7 +2,7 @@
 
 The chain is the one of the official AVEC 2016 MASC baseline (``predpostproc_train.m``,
 ``predpostproc_test.m`` and the delay handling of ``final_unimodal_pred.m`` / ``add_gs.m``;
-``shared/formats/avec2016.md`` B1–B2) with the search grids of the DDAT paper
+the AVEC 2016 baseline scripts) with the search grids of the DDAT paper
 (Zhang et al., "Dynamic Difficulty Awareness Training", Sec. IV: "median filtering,
 centering, scaling, and time-shifting … window size W (0.12 s to 0.44 s at a rate of
 0.08 s) and the time-shifting delay D (0.04 s to 0.60 s at a step of 0.04 s) … optimised
@@ -10,7 +10,7 @@ on the development set and then applied to the test set").
 
 Data layout: a partition is a ``list`` of per-recording 1-D arrays ``[T_i]`` (lengths may
 differ). Every CCC is **one CCC over the concatenation** of the partition's recordings
-(``avec2016.md`` C), with population statistics unless ``ccc_fn`` says otherwise.
+(the AVEC 2016 scoring rule), with population statistics unless ``ccc_fn`` says otherwise.
 
 Steps, each fitted on dev and **kept only if it raises the dev CCC** (strictly):
 
@@ -236,7 +236,7 @@ def _check_frames(d, what: str) -> int:
 def shift_forward(x: np.ndarray, d: int) -> np.ndarray:
     """Delays ``x`` by ``d`` frames: the first value repeated ``d`` times, the last ``d`` dropped.
 
-    ``out[t] = x[max(t − d, 0)]`` (``final_unimodal_pred.m``, avec2016.md B1 step 5).
+    ``out[t] = x[max(t − d, 0)]`` (``final_unimodal_pred.m``).
 
     Args:
         x: ``[T]`` signal.
@@ -258,8 +258,8 @@ def shift_forward(x: np.ndarray, d: int) -> np.ndarray:
 def shift_back(x: np.ndarray, d: int) -> np.ndarray:
     """Advances ``x`` by ``d`` frames: the first ``d`` dropped, the last value repeated ``d`` times.
 
-    ``out[t] = x[min(t + d, T − 1)]`` — the AVEC 2016 gold-standard delay (``add_gs.m``,
-    avec2016.md B1 step 1).
+    ``out[t] = x[min(t + d, T − 1)]`` — the AVEC 2016 gold-standard delay (``add_gs.m``);
+    :func:`ddat_jax.data.preprocess.shift_back` for a 1-D signal.
 
     Args:
         x: ``[T]`` signal.
@@ -272,10 +272,9 @@ def shift_back(x: np.ndarray, d: int) -> np.ndarray:
     d = _check_frames(d, "shift")
     if x.ndim != 1:
         raise ValueError(f"shift_back expects a 1-D array, got shape {x.shape}")
-    if x.size == 0:
-        return x.copy()
-    idx = np.minimum(np.arange(x.size) + d, x.size - 1)
-    return x[idx]
+    from ddat_jax.data import preprocess
+
+    return preprocess.shift_back(x, d)
 
 
 def _default_ccc(pred: np.ndarray, gold: np.ndarray) -> float:

@@ -1,6 +1,6 @@
 """Calibration table of the embedded corpus: ridge regression dev CCC per modality x dimension.
 
-Protocol (EMBEDDED_CORPUS.md item 5): features standardised with train statistics (NaN -> 0),
+Protocol (README, embedded corpus): features standardised with train statistics (NaN -> 0),
 gold standard shifted back 2.4 s (60 frames, last-value padding, per recording), closed-form
 ridge regression with intercept fitted on the concatenated train partition, alpha picked on dev
 from a small grid, CCC with population statistics over the concatenated dev partition.
@@ -25,6 +25,7 @@ import numpy as np
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 from ddat_jax.data import synthetic  # noqa: E402
+from ddat_jax.data.preprocess import shift_back  # noqa: E402
 
 MODALITIES = ("audio", "video_appearance", "video_geometric")
 DIMENSIONS = ("arousal", "valence")
@@ -38,13 +39,6 @@ def ccc(x: np.ndarray, y: np.ndarray) -> float:
     mx, my = x.mean(), y.mean()
     den = x.var() + y.var() + (mx - my) ** 2
     return float(2.0 * np.mean((x - mx) * (y - my)) / den) if den > 1e-12 else 0.0
-
-
-def shift_back(y: np.ndarray, frames: int) -> np.ndarray:
-    """``y[t + frames]`` with the last value repeated at the end."""
-    if frames <= 0:
-        return y
-    return np.concatenate([y[frames:], np.repeat(y[-1:], frames)])
 
 
 def ridge_dev_ccc(xtr, ytr, xdev, ydev, alphas=ALPHAS):

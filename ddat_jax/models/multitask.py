@@ -179,7 +179,7 @@ class DNN(nn.Module):
 
 
 class ConvFrontEnd(nn.Module):
-    """Conv1D + max-pool over each frame's "feature image" (CER-MTL, METHODS.md §4).
+    """Conv1D + max-pool over each frame's "feature image" (CER-MTL).
 
     Each frame carries ``window`` feature vectors sampled around it; the convolution runs
     along that window axis with the features as channels, then max-pools and flattens.

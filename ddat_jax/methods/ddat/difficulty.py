@@ -1,4 +1,4 @@
-"""Difficulty signals of DDAT stage 1 (Zhang et al., DDAT, §III; METHODS.md §1).
+"""Difficulty signals of DDAT stage 1 (Zhang et al., DDAT, §III).
 
 Given the input features ``x`` and the stage-1 model's outputs, each function returns the
 per-frame difficulty ``d`` that stage 2 appends to the features.
@@ -32,7 +32,8 @@ def re_scalar(x, x_hat, *, reduce: str = "squared"):
         f \\in \\{(\\cdot)^2, |\\cdot|, \\mathrm{id}\\}
 
     The paper writes the signed sum (``reduce="signed"``), whose terms cancel; the default
-    ``"squared"`` is the squared error (METHODS.md §1 decision).
+    ``"squared"`` is the squared error (the project's decision: signed terms cancel, so
+    the signed sum says little about how far the reconstruction is from the input).
 
     Args:
       x: ``[..., time, r]``; x_hat: same shape.
