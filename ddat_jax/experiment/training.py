@@ -9,6 +9,8 @@ system's randomness is a function of its name and seed alone, whatever else the 
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -18,6 +20,7 @@ import jax
 import numpy as np
 import pandas as pd
 
+from ddat_jax import atomic
 from ddat_jax import train as train_lib
 from ddat_jax.experiment.systems import Job, Trained
 
@@ -75,6 +78,51 @@ def select_member(members: pd.DataFrame, select: str) -> int:
     return int(rows[int(np.argmax(score.to_numpy()[rows]))])
 
 
+def _fingerprint(tree) -> str:
+    h = hashlib.sha256()
+    for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
+        a = np.ascontiguousarray(np.asarray(leaf))
+        h.update(f"{jax.tree_util.keystr(path)}:{a.dtype}:{a.shape}".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()[:16]
+
+
+def job_hash(name: str, job: Job) -> str:
+    """Hash of everything that shapes a system's trainings: data, models, objective,
+    loss weights, settings and warm start."""
+    parts = {
+        "name": name,
+        "data": _fingerprint({p: job.data[p] for p in ("train", "dev")}),
+        "models": [repr(job.model_fn(a)) for a in job.archs],
+        "objective": repr(job.objective),
+        "loss_weights": {k: float(v) for k, v in sorted(job.loss_weights.items())},
+        "settings": repr(job.settings),
+        "init": None if job.init_params is None else _fingerprint(job.init_params),
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def check_job_hash(name: str, job: Job, workdir: Path) -> None:
+    """Records ``workdir/job.json``; refuses a workdir whose trainings had another job.
+
+    Raises:
+      ValueError: the folder holds trainings of a different data set, model, objective
+        or settings (their checkpoints must not be resumed).
+    """
+    path = workdir / "job.json"
+    h = job_hash(name, job)
+    if path.exists():
+        old = json.loads(path.read_text()).get("job_hash")
+        if old != h:
+            raise ValueError(
+                f"{workdir} holds trainings of system {name!r} with other data, model, "
+                f"objective or settings (job hash {old}, this run {h}); use a fresh "
+                "--workdir or --overwrite"
+            )
+        return
+    atomic.write_text(path, json.dumps({"system": name, "job_hash": h}, indent=1) + "\n")
+
+
 def train_job(
     name: str,
     label: str,
@@ -99,6 +147,7 @@ def train_job(
       The :class:`Trained` system.
     """
     t0 = time.perf_counter()
+    check_job_hash(name, job, workdir)
     seeds = int(job.settings.seeds)
     keys = train_lib.member_keys(key, seeds)
     train_data = {p: job.data[p] for p in ("train", "dev")}

@@ -28,6 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ddat_jax import atomic
+
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
 
@@ -111,13 +113,7 @@ def write_augmented(
         json.dump(manifest, f, indent=1)
         f.flush()
         os.fsync(f.fileno())
-    if folder.exists():
-        old = folder.parent / f"{folder.name}.tmp-old-{uuid.uuid4().hex[:8]}"
-        folder.rename(old)
-        tmp.rename(folder)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        tmp.rename(folder)
+    atomic.swap_folder(tmp, folder)
     return folder
 
 
