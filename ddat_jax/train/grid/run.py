@@ -61,6 +61,18 @@ def _groups(grid: Any, table: pd.DataFrame) -> list[tuple[np.ndarray, list | Non
     return out
 
 
+def _record(result: pd.DataFrame, idx, group: int, res: FitResult, test: np.ndarray) -> None:
+    """Writes one program's members into the result table (in place)."""
+    for c in ("best_dev_score", "test_score", *_INT_COLUMNS, "group"):
+        if c not in result:
+            result[c] = np.nan if c.endswith("score") else np.int64(-1)
+    result.loc[idx, "best_dev_score"] = res.best_score
+    result.loc[idx, "test_score"] = test
+    for c in _INT_COLUMNS:
+        result.loc[idx, c] = np.asarray(getattr(res, c), np.int64)
+    result.loc[idx, "group"] = group
+
+
 def _check_weights(objective: Objective, swept: list[str]) -> None:
     missing = [w for w in swept if w not in objective.weight_keys]
     if missing:
@@ -113,8 +125,6 @@ def run_grid(
         devices = tuple(jax.devices()) if bool(grid.shard) else tuple(jax.devices()[:1])
     data = prepare_data(data)
     result = table.copy()
-    for c in ("best_dev_score", "test_score", *_INT_COLUMNS, "group"):
-        result[c] = np.nan
     best_params, programs = {}, []
     groups = _groups(grid, table)
     for g, (idx, shapes) in enumerate(groups):
@@ -133,16 +143,10 @@ def run_grid(
             progress=progress,
             label=f"{label} {g + 1}/{len(groups)}",
         )
-        result.loc[idx, "best_dev_score"] = res.best_score
-        result.loc[idx, "test_score"] = score_members(spec, res.best_params, data)
-        for c in _INT_COLUMNS:
-            result.loc[idx, c] = getattr(res, c)
-        result.loc[idx, "group"] = g
+        _record(result, idx, g, res, score_members(spec, res.best_params, data))
         for j, i in enumerate(idx):
             best_params[int(i)] = (jax.tree.map(lambda a, j=j: a[j], res.best_params), extract)
         programs.append(info)
-    for c in (*_INT_COLUMNS, "group"):
-        result[c] = result[c].astype(np.int64)
     best = select.select_best(result, str(grid.select))
     result["selected"] = result["member"] == best["member"]
     params, extract = best_params[int(best["member"])]
