@@ -221,6 +221,7 @@ def _mse_core(predictions, targets, where, *, axis):
 def _correlation(kind, predictions, targets, where, axis, eps):
     predictions = jnp.asarray(predictions)
     targets = jnp.asarray(targets)
+    where = None if where is None else jnp.asarray(where, dtype=bool)
     axes = _reduction_axes(kind, predictions, targets, where, axis, correlation=True)
     return _correlation_core(predictions, targets, where, eps, axis=axes, kind=kind)
 
@@ -475,6 +476,7 @@ def mse(
     """
     predictions = jnp.asarray(predictions)
     targets = jnp.asarray(targets)
+    where = None if where is None else jnp.asarray(where, dtype=bool)
     axes = _reduction_axes("mse", predictions, targets, where, axis, correlation=False)
     return _mse_core(predictions, targets, where, axis=axes)
 
