@@ -154,6 +154,15 @@ def broadcast_hparams(hparams: PyTree, members: int) -> PyTree:
     return jax.tree.map(leaf, hparams)
 
 
+def _host(tree: PyTree) -> PyTree:
+    """Device -> host; on several hosts, gathers the member axis from every process."""
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+
+        return multihost_utils.process_allgather(tree, tiled=True)
+    return jax.device_get(tree)
+
+
 def _key_data(keys: Any) -> np.ndarray:
     keys = as_typed_key(keys)
     if keys.ndim != 1:
@@ -294,15 +303,13 @@ def _drive(run: _Run, state, workdir: Path, emit: Callable[[str], None]):
         metrics_path = workdir / records.METRICS_FILE
         kept = records.read_metrics_before(metrics_path, start)
         metrics_path.write_text("".join(line + "\n" for line in kept))
-        host_hp = jax.device_get(run.hparams)
+        host_hp = _host(run.hparams)
         show = records.Progress(emit, options.label, spec.epochs, start)
-        stopped = np.asarray(jax.device_get(state.stopped_epoch))[:k]
+        stopped = np.asarray(_host(state.stopped_epoch))[:k]
 
         def process(first, last, chunk_state):
             nonlocal stopped
-            host = jax.device_get(
-                dataclasses.replace(chunk_state, params=None, opt_state=None, best_params=None)
-            )
+            host = _host(chunk_state.replace(params=None, opt_state=None, best_params=None))
             stopped = np.asarray(host.stopped_epoch)[:k]
             records.write_metrics(metrics_path, host.history, host_hp, first, last, k)
             show(host, first, last, k)
@@ -333,7 +340,7 @@ def _drive(run: _Run, state, workdir: Path, emit: Callable[[str], None]):
 
 
 def _result(state, k: int, seconds: float, compile_s: float) -> FitResult:
-    host = jax.tree.map(lambda a: np.asarray(a)[:k], jax.device_get(state))
+    host = jax.tree.map(lambda a: np.asarray(a)[:k], _host(state.replace(opt_state=None)))
     return FitResult(
         best_params=host.best_params,
         final_params=host.params,
