@@ -254,7 +254,8 @@ def fit(
     key_data = _key_data(keys)
     k = key_data.shape[0]
     hparams = broadcast_hparams(hparams, k)
-    placement = M.Placement.of(options.devices)
+    # More devices than members would only run copies of the last member.
+    placement = M.Placement.of(None if options.devices is None else options.devices[:k])
     platform = options.devices[0].platform if options.devices else jax.default_backend()
     run = _Run(
         spec=spec,
