@@ -87,7 +87,7 @@ def small_config(**train):
 
 
 def spec_of(cfg, model, losses=None, **overrides):
-    objective = heads_objective(losses or {h: "mse" for h, _ in model.heads})
+    objective = heads_objective(losses or {h: "mse" for h in dict(model.heads)})
     return train_spec_from_config(cfg.train, model, objective, **overrides)
 
 
