@@ -71,6 +71,18 @@ def parse_arg(arg: str | None, **defaults) -> ml_collections.ConfigDict:
     return out
 
 
+def variant_of(args: ml_collections.ConfigDict, **defaults) -> str:
+    """The config arguments that differ from their defaults, canonically ordered
+    (``"dimension=valence,smoke"``); names the default workdir of a variant."""
+    parts = []
+    for key in sorted(defaults):
+        value = args[key]
+        if value == defaults[key]:
+            continue
+        parts.append(key if value is True else f"{key}={value}")
+    return ",".join(parts)
+
+
 def data_config(*, modality: str = "audio", dimension: str = "arousal", preset: str = "recola"):
     """The ``config.data`` section: where the corpus is and how it is read.
 
@@ -88,13 +100,88 @@ def data_config(*, modality: str = "audio", dimension: str = "arousal", preset: 
     c.partitions = ("train", "dev", "test")  # ("train", "dev") for a corpus without test set.
     c.pu_ddof = 1  # ddof of the std over raters (perception uncertainty).
     c.delay_s = 2.4  # annotation delay compensation: labels shifted back by this many seconds.
-    c.frame_period = 0.04  # seconds; used to turn delay_s into frames.
-    c.evaluate_test = True  # report test metrics where test labels exist.
+    return c
+
+
+def train_config() -> ml_collections.ConfigDict:
+    """The ``config.train`` section: everything static about one training (a change means
+    a new compilation). Loss kinds and weights are the method's (its objective)."""
+    c = ml_collections.ConfigDict()
+    c.epochs = 60  # maximum epochs (early stopping on the dev score may end sooner)
+    c.batch_size = 4  # sequences per minibatch
+    c.patience = 15  # epochs without a new best dev score before stopping; <= 0: never
+    c.optimizer = "adam"  # "adam" | "sgd" (with momentum)
+    c.momentum = 0.9  # of "sgd"
+    c.nesterov = False  # of "sgd"
+    c.eval_every = 1  # dev evaluation every this many epochs (and at the last)
+    c.eval_batch_size = 0  # sequences per forward pass when predicting; 0 = all at once
+    c.log_every = 1  # epochs per jitted chunk (progress line and metrics at chunk ends)
+    c.checkpoint_every = 10  # epochs between orbax checkpoints (multiple of log_every)
+    c.keep_checkpoints = 2  # checkpoints kept on disk
+    c.on_nonfinite = "warn"  # a member whose loss goes NaN/Inf: "warn" (frozen) | "raise"
+    return c
+
+
+def hparams_config() -> ml_collections.ConfigDict:
+    """The ``config.hparams`` section: the continuous knobs (traced: a grid is one vmap)."""
+    c = ml_collections.ConfigDict()
+    c.learning_rate = 1e-3
+    c.noise_std = 0.0  # std of Gaussian noise added to training inputs
+    c.l2 = 1e-6  # weight of the L2 penalty on weight matrices
+    return c
+
+
+def grid_config() -> ml_collections.ConfigDict:
+    """The ``config.grid`` section: members of every system (``model.arch`` x seeds).
+
+    Each architecture is one program whose seeds are its members (same shapes).
+    """
+    c = ml_collections.ConfigDict()
+    c.seeds = 1  # trainings per architecture; > 1 reports mean ± std over seeds
+    c.select = "mean_over_seeds"  # "mean_over_seeds" | "best_member"
+    c.strategy = "auto"  # members in one program: "auto" | "vmap" | "map" | "chunked" | "loop"
+    c.chunk_size = 4  # members per vmapped chunk of "chunked"
+    return c
+
+
+def run_config() -> ml_collections.ConfigDict:
+    """The ``config.run`` section: how the run uses the machine."""
+    c = ml_collections.ConfigDict()
+    c.parallel = 0  # systems trained at once: 0 = one per local device; 1 = one at a time
+    return c
+
+
+def postprocess_config() -> ml_collections.ConfigDict:
+    """The ``config.postprocess`` section (fitted on dev, applied to every partition)."""
+    c = ml_collections.ConfigDict()
+    c.enabled = True
+    c.grids = "ddat"  # "ddat" | "avec2016"
+    c.per_recording = True  # median filter per recording (True) or over the partition
+    return c
+
+
+def base_config(
+    name: str, method: str, *, seed: int, smoke: bool, data, variant: str = ""
+) -> ml_collections.ConfigDict:
+    """Every generic section of an experiment config, declared (so any field can be
+    overridden with ``--config.<section>.<field>=...``)."""
+    c = ml_collections.ConfigDict()
+    c.name = name
+    c.variant = variant  # the config arguments (default workdir runs/<name>-<variant>)
+    c.method = method
+    c.seed = seed
+    c.smoke = smoke
+    c.data = data
+    c.train = train_config()
+    c.hparams = hparams_config()
+    c.grid = grid_config()
+    c.run = run_config()
+    c.postprocess = postprocess_config()
     return c
 
 
 def ddat_config(arg: str | None, *, aux: str, name: str) -> ml_collections.ConfigDict:
-    """The full DDAT experiment config (METHODS.md §1), shared by the recola_* configs.
+    """The full DDAT experiment config, shared by the recola_* configs.
 
     Args:
       arg: the config-file argument (``modality=...,dimension=...,preset=...,seed=...,
@@ -104,39 +191,27 @@ def ddat_config(arg: str | None, *, aux: str, name: str) -> ml_collections.Confi
         ``"both"`` (every row of the paper's tables).
       name: the config's name (default workdir ``runs/<name>``).
     """
-    from ddat_jax.train.config import default_train_config
-
-    a = parse_arg(
-        arg, modality="audio", dimension="arousal", preset="recola", seed=0, smoke=False, aux=aux
+    defaults = dict(
+        modality="audio", dimension="arousal", preset="recola", seed=0, smoke=False, aux=aux
     )
-    c = ml_collections.ConfigDict()
-    c.name = name
-    c.method = "ddat"
-    c.seed = a.seed
-    c.smoke = a.smoke
-    c.data = data_config(modality=a.modality, dimension=a.dimension, preset=a.preset)
+    a = parse_arg(arg, **defaults)
+    data = data_config(modality=a.modality, dimension=a.dimension, preset=a.preset)
+    c = base_config(
+        name, "ddat", seed=a.seed, smoke=a.smoke, data=data, variant=variant_of(a, **defaults)
+    )
 
     # GRU-RNN of every recurrent system. ``arch`` lists (layers, units) to try, best on dev;
     # the paper's grid is {1,3,5,7,9} x {40,80,120} (see README: runtime).
     c.model = ml_collections.ConfigDict()
-    c.model.cell = "gru"
+    c.model.cell = "gru"  # "gru" | "lstm"
     c.model.arch = ((2, 64),)
-    c.model.arch_search = "grid"  # "grid": one padded program (ddat_jax.grid); "sequential".
     c.model.bidirectional = False
     c.model.init_scale = 0.0  # 0 = torch's default init; a > 0 = uniform(-a, a).
 
-    base = default_train_config()
-    c.train = base.train
-    c.train.epochs = 60
-    c.train.patience = 15
-    c.train.checkpoint_every = 10
-    c.hparams = base.hparams
-    c.hparams.learning_rate = 1e-3
-    c.hparams.l2 = 1e-6
-
     c.ddat = ml_collections.ConfigDict()
     c.ddat.aux = a.aux  # "re" | "pu" | "none" | "both": picks the default systems.
-    c.ddat.systems = ()  # () = the systems of ``aux`` (ddat_jax.ddat.pipeline.SYSTEMS_BY_AUX).
+    c.ddat.systems = ()  # () = the systems of ``aux`` (README: DDAT systems).
+    c.ddat.loss = "mse"  # loss of every head: "mse" | "ccc"
     c.ddat.run_stage1 = True  # False: stage 2 reads an existing workdir/stage1/.
     c.ddat.w_emotion = 1.0  # w1 of the stage-1 joint loss.
     c.ddat.w_aux = 1.0  # w2 of the stage-1 joint loss.
@@ -147,11 +222,6 @@ def ddat_config(arg: str | None, *, aux: str, name: str) -> ml_collections.Confi
     c.ddat.cl_epochs_per_stage = 12
     c.ddat.cl_dnn_hidden = (1024, 1024)
     c.ddat.significance_resamples = 9999
-
-    c.postprocess = ml_collections.ConfigDict()
-    c.postprocess.enabled = True
-    c.postprocess.grids = "ddat"  # "ddat" | "avec2016"
-    c.postprocess.per_recording = True
 
     if a.smoke:
         c.data.preset = "small"

@@ -1,33 +1,85 @@
-"""Command-line entry point: ``python -m ddat_jax.main --config=configs/recola_re.py``.
+"""Runs one experiment: ``python -m ddat_jax.main --config=configs/recola_re.py[:args]``.
 
-Thin on purpose (flax examples style): it only defines the flags and hands the config to
-``ddat_jax.run.run``, which returns its results so that tests can call it directly.
+Config arguments (after ``:``, comma-separated) pick a variant, e.g.
+``configs/recola_re.py:modality=video_geometric,dimension=valence`` or ``...:smoke``
+(seconds on a CPU); any field can be overridden with ``--config.<section>.<field>=value``,
+e.g. ``--config.data.root=/path/to/AVEC2016``, ``--config.train.epochs=30``,
+``--config.grid.seeds=3``, ``--config.model.arch='((1,40),(3,80))'``.
+
+Outputs go to ``--workdir`` (default ``runs/<config name>[-<variant>]``); a workdir holding
+a run with another config is refused before anything is written (``--overwrite``
+replaces it). The console shows progress and the results; other libraries' logs go to
+``<workdir>/log.txt`` (``--verbosity=0`` shows them on the console too).
 """
 
 from __future__ import annotations
 
-from absl import app, flags, logging
+import logging as py_logging
+import sys
+from pathlib import Path
+
+from absl import app, flags
+from absl import logging as absl_logging
 from ml_collections import config_flags
 
-from ddat_jax import run as run_lib
-from ddat_jax.train.grid import configure_host_devices
-
 _CONFIG = config_flags.DEFINE_config_file(
-    "config", None, "Experiment config file (configs/*.py[:args]).", lock_config=True
+    "config",
+    None,
+    "Experiment config: configs/<name>.py[:key=value,...,smoke]. See README: Configs.",
+    lock_config=True,
 )
-_WORKDIR = flags.DEFINE_string("workdir", None, "Output folder (default: runs/<config name>).")
+_WORKDIR = flags.DEFINE_string(
+    "workdir", None, "Output folder (default: runs/<config name>[-<variant>])."
+)
+_OVERWRITE = flags.DEFINE_bool(
+    "overwrite", False, "Replace a workdir that holds a run with a different config."
+)
+
+
+def default_workdir(config) -> Path:
+    """``runs/<name>`` plus the config's variant arguments, e.g. ``runs/recola_re-smoke``."""
+    variant = str(config.get("variant", "") or "")
+    safe = "".join(ch if ch.isalnum() or ch in "=._-" else "_" for ch in variant.replace(",", "-"))
+    return Path("runs") / (f"{config.name}-{safe}" if safe else config.name)
+
+
+def route_logs(workdir: Path) -> None:
+    """Other libraries' INFO logs go to ``workdir/log.txt``; the console keeps warnings,
+    unless ``--verbosity`` was given explicitly."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    handler = py_logging.FileHandler(workdir / "log.txt")
+    handler.setLevel(py_logging.INFO)
+    handler.setFormatter(py_logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = py_logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(py_logging.INFO)
+    if not flags.FLAGS["verbosity"].present:
+        absl_logging.get_absl_handler().setLevel(py_logging.WARNING)
 
 
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    # One XLA device per CPU core, so that grids shard over the cores (no effect on GPU/TPU
-    # runs; a user's XLA_FLAGS device count wins).
+    from ddat_jax.train.grid import configure_host_devices
+
+    # One XLA device per CPU core, so that independent systems (and grids) run side by
+    # side on the cores (no effect on GPU/TPU runs; a user's XLA_FLAGS device count wins).
     configure_host_devices()
+    from ddat_jax.experiment import run as run_fn
+    from ddat_jax.experiment import validate, workdirs
+
     config = _CONFIG.value
-    workdir = _WORKDIR.value or f"runs/{config.name}"
-    logging.info("workdir: %s", workdir)
-    run_lib.run(config, workdir)
+    workdir = Path(_WORKDIR.value) if _WORKDIR.value else default_workdir(config)
+    try:
+        validate(config)
+        state = workdirs.prepare(config, workdir, overwrite=_OVERWRITE.value)
+    except ValueError as err:  # config mistakes and WorkdirError: a sentence, no traceback
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    route_logs(workdir)
+    print(f"workdir: {workdir} ({state})", flush=True)
+    run_fn(config, workdir)
+    return 0
 
 
 if __name__ == "__main__":

@@ -29,8 +29,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ddat_jax.ddat import artifacts
 from ddat_jax.evaluation import fusion, io
+from ddat_jax.methods.ddat import artifacts
 from ddat_jax.predictions import (
     MANIFEST,
     Predictions,

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from ddat_jax.ddat import artifacts, difficulty
+from ddat_jax.methods.ddat import artifacts, difficulty
 
 
 def _arrays(rng):

@@ -282,10 +282,9 @@ def test_difficulty_table_rejects_bad_input():
 # ------------------------------------------------------- experiments/fusion_across_modalities
 
 
-def fake_run(workdir, modality, seed, *, legacy):
+def fake_run(workdir, modality, seed):
     """A run folder as the DDAT job leaves it: config.json, predictions/, stage1/re_sum."""
-    from ddat_jax import reports
-    from ddat_jax.ddat import artifacts
+    from ddat_jax.methods.ddat import artifacts
     from ddat_jax.predictions import write_predictions
 
     rng = np.random.default_rng(seed)
@@ -309,10 +308,7 @@ def fake_run(workdir, modality, seed, *, legacy):
         difficulty_names=["re_sum"],
         config_hash="x",
     )
-    if legacy:
-        reports.write_predictions(lists, workdir / "predictions")
-    else:
-        write_predictions(Predictions.from_arrays(lists, dims="arousal"), workdir / "predictions")
+    write_predictions(Predictions.from_arrays(lists, dims="arousal"), workdir / "predictions")
     signal = {p: [arrays[p][n][:, 2].astype(np.float32) for n in NAMES[p]] for p in GOLD}
     return {
         f"{modality}/{label}": {p: {**v, "difficulty": signal[p]} for p, v in parts.items()}
@@ -324,14 +320,12 @@ def test_fusion_across_modalities_script(tmp_path):
     import importlib.util
     from pathlib import Path
 
-    from ddat_jax import reports
-
     path = Path(__file__).resolve().parents[1] / "experiments" / "fusion_across_modalities.py"
     spec = importlib.util.spec_from_file_location("fusion_script", path)
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
-    streams = fake_run(tmp_path / "a", "audio", 1, legacy=False)
-    streams |= fake_run(tmp_path / "v", "video_geometric", 2, legacy=True)
+    streams = fake_run(tmp_path / "a", "audio", 1)
+    streams |= fake_run(tmp_path / "v", "video_geometric", 2)
     out = tmp_path / "fusion"
     table = script.main([str(tmp_path / "a"), str(tmp_path / "v"), "--out", str(out)])
     assert table.loc["P_DDAT-RE sum + P_STL", "streams"] == 4
@@ -339,5 +333,7 @@ def test_fusion_across_modalities_script(tmp_path):
     rows = {
         label: [m.strip() for m in table.loc[label, "members"].split("+")] for label in table.index
     }
-    legacy = reports.fusion_table(streams, rows, which="pred_pp")
-    pd.testing.assert_frame_equal(table, legacy.table, check_exact=True)
+    direct = fusion.fusion_table(
+        Predictions.from_arrays(streams, dims="arousal"), rows, which="pred_pp"
+    )
+    pd.testing.assert_frame_equal(table, direct.table, check_exact=True)

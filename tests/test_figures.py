@@ -117,13 +117,6 @@ def test_figures_leave_pyplot_and_backend_alone(tmp_path):
     assert (tmp_path / "x.png").stat().st_size > 0
 
 
-def test_legacy_module_reexports():
-    from ddat_jax import figures as legacy
-
-    assert legacy.plot_predictions is figures.plot_predictions
-    assert legacy.plot_difficulty is figures.plot_difficulty
-
-
 def small_predictions(rng, test_labels=False):
     gold = [np.cumsum(rng.standard_normal(n)) * 0.05 for n in (120, 90)]
 

@@ -36,7 +36,7 @@ def scalar_signal(preds: Predictions, label: str, partition: str, key: str) -> l
 
     Raises:
       ValueError: the extra is missing or a vector ``[T_r, k>1]`` (reduce it first, e.g.
-        the RE vector to the scalar ``E_t`` with ``ddat_jax.ddat.difficulty.re_scalar``).
+        the RE vector to the scalar ``E_t`` with ``ddat_jax.methods.ddat.difficulty.re_scalar``).
     """
     out = []
     for a in preds[label].extra(partition, key):

@@ -97,6 +97,8 @@ def predictions_of(ctx: Context, method, all_trained, trained: Trained) -> Syste
     """The system's reported predictions (raw) for every partition, with the gold."""
     parts = {}
     for part, recs in ctx.corpus.partitions.items():
+        if part == "train":  # the tables report held-out partitions only
+            continue
         pred, extras = method.prediction(
             ctx, all_trained, trained.name, trained.outputs[part], part
         )

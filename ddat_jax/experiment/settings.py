@@ -32,7 +32,6 @@ CHOICES = {
     "train.on_nonfinite": ("warn", "raise"),
     "grid.select": ("mean_over_seeds", "best_member"),
     "grid.strategy": ("auto", "vmap", "map", "chunked", "loop"),
-    "grid.arch_grouping": ("auto", "all", "none", "depth", "width"),
     "postprocess.grids": ("ddat", "avec2016"),
 }
 
@@ -96,7 +95,6 @@ def experiment_settings(config) -> ExperimentSettings:
         select=str(config.grid.select),
         strategy=str(config.grid.strategy),
         chunk_size=int(config.grid.chunk_size),
-        arch_grouping=str(config.grid.arch_grouping),
     )
     pp = config.postprocess
     return ExperimentSettings(

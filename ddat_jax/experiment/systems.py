@@ -34,7 +34,6 @@ class TrainSettings:
         then its best seed) or ``"best_member"``.
       strategy: how members share a program (``config.grid.strategy``).
       chunk_size: members per vmapped chunk of the ``"chunked"`` strategy.
-      arch_grouping: how architectures are grouped into padded programs.
     """
 
     train: Mapping[str, Any]
@@ -43,7 +42,6 @@ class TrainSettings:
     select: str = "mean_over_seeds"
     strategy: str = "auto"
     chunk_size: int = 4
-    arch_grouping: str = "auto"
 
     def replace_train(self, **changes) -> TrainSettings:
         """A copy with some ``train`` fields changed (e.g. the curriculum's epochs)."""
@@ -66,6 +64,8 @@ class Job:
       loss_weights: hparams loss weight of every term.
       settings: how to train.
       init_params: warm start (``None``: the model's initialisation).
+      spec_overrides: fields of the engine's ``TrainSpec`` to set, e.g. ``train_size``
+        (train partitions padded to one size share one compiled program).
     """
 
     data: Mapping[str, Mapping[str, Any]]
@@ -76,6 +76,7 @@ class Job:
     loss_weights: Mapping[str, float]
     settings: TrainSettings
     init_params: Any = None
+    spec_overrides: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)

@@ -14,6 +14,7 @@ import json
 import time
 from collections.abc import Mapping
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import jax
@@ -155,7 +156,9 @@ def train_job(
     for arch in job.archs:
         model = job.model_fn(arch)
         models[arch_tag(arch)] = model
-        spec = train_lib.train_spec_from_config(job.settings.train, model, job.objective)
+        spec = train_lib.train_spec_from_config(
+            SimpleNamespace(**job.settings.train), model, job.objective, **job.spec_overrides
+        )
         result = train_lib.fit(
             spec,
             train_data,
@@ -163,11 +166,11 @@ def train_job(
             keys,
             workdir=workdir / arch_tag(arch),
             options=train_lib.run_options_from_config(
-                job.settings.train,
+                SimpleNamespace(**job.settings.train),
                 strategy=job.settings.strategy,
                 chunk_size=job.settings.chunk_size,
                 devices=(device,),
-                label=f"{label} {arch_tag(arch)}",
+                label=label if arch is None else f"{label} {arch_tag(arch)}",
             ),
             init_params=job.init_params,
             progress=progress,

@@ -78,9 +78,12 @@ def stage_jobs(ctx: Context, job: Job) -> list[Job]:
     segments = segment_recordings(ctx.corpus.partitions["train"], seg_frames)
     parts = curriculum_parts(segments, s.cl_parts)
     settings = job.settings.replace_train(epochs=s.cl_epochs_per_stage)
+    # Every stage is padded to all segments (masked rows never sampled), so the stages
+    # share one compiled program; each still sees exactly its own minibatches.
+    pad_to = max(seg.num_frames for seg in segments)
     jobs = []
     for stage in range(1, len(parts) + 1):
-        b = preprocess.to_batch([segments[i] for p in parts[:stage] for i in p])
+        b = preprocess.to_batch([segments[i] for p in parts[:stage] for i in p], pad_to=pad_to)
         train = {"inputs": b["x"], "mask": b["mask"], "targets": {"emotion": b["y"]}}
         jobs.append(
             dataclasses.replace(
@@ -88,6 +91,7 @@ def stage_jobs(ctx: Context, job: Job) -> list[Job]:
                 data={**job.data, "train": train},
                 lengths={**job.lengths, "train": b["lengths"]},
                 settings=settings,
+                spec_overrides={"train_size": len(segments)},
             )
         )
     return jobs
@@ -109,7 +113,9 @@ def train_stages(ctx: Context, job: Job, *, key, workdir, device, label) -> Trai
             device=device,
         )
         params, seconds = result.params, seconds + result.seconds
-    return dataclasses.replace(result, seconds=seconds)
+    # Reported outputs: whole recordings of every partition, not the last stage's segments.
+    outputs = training.predict_all(result.model, params, job, device)
+    return dataclasses.replace(result, outputs=outputs, seconds=seconds, seed_outputs=())
 
 
 def train_cl_dnn(ctx: Context, job: Job, upstream, *, key, workdir, device, label) -> Trained:

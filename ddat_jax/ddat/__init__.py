@@ -1,1 +1,0 @@
-"""DDAT: stage 1 (difficulty retrieval), difficulty signals, stage 2 (exploitation)."""
