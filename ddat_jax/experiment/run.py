@@ -107,7 +107,7 @@ def predictions_of(ctx: Context, method, all_trained, trained: Trained) -> Syste
         if extras:
             parts[part]["extras"] = extras
     info = {"dev_score": trained.dev_score, "arch": str(trained.arch), "seconds": trained.seconds}
-    return SystemPredictions.from_arrays(trained.label, (ctx.corpus.dimension,), parts, info)
+    return SystemPredictions.from_arrays(trained.label, method.dims(ctx), parts, info)
 
 
 def postprocess_all(preds: Predictions, settings: ExperimentSettings) -> tuple[Predictions, dict]:

@@ -66,6 +66,12 @@ class Job:
       init_params: warm start (``None``: the model's initialisation).
       spec_overrides: fields of the engine's ``TrainSpec`` to set, e.g. ``train_size``
         (train partitions padded to one size share one compiled program).
+      sweep: loss weights swept as members of one program, ``{weight: values}``
+        (e.g. ``{"aux": (0.0, 0.1, ..., 1.0)}``); the best setting on dev is kept.
+      tied: weights derived from a swept one, ``{weight: (source, total)}`` →
+        ``weight = total − source`` (e.g. ``{"sigma": ("emotion", 2.0)}``).
+      predict_members: also predict every member (``Trained.member_outputs``), for
+        figures over the swept values.
     """
 
     data: Mapping[str, Mapping[str, Any]]
@@ -77,6 +83,9 @@ class Job:
     settings: TrainSettings
     init_params: Any = None
     spec_overrides: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    sweep: Mapping[str, tuple[float, ...]] = dataclasses.field(default_factory=dict)
+    tied: Mapping[str, tuple[str, float]] = dataclasses.field(default_factory=dict)
+    predict_members: bool = False
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -94,7 +103,9 @@ class Trained:
       members: one row per trained member (``arch``, ``seed``, ``best_dev_score``,
         ``best_epoch``, ``selected``).
       seed_outputs: with several seeds, the outputs of every seed of the kept
-        architecture (for mean ± std over seeds); else empty.
+        architecture and setting (for mean ± std over seeds); else empty.
+      member_outputs: the outputs of every member (row order of ``members``) when the
+        job asked for them; else empty.
     """
 
     name: str
@@ -107,6 +118,7 @@ class Trained:
     seconds: float
     members: pd.DataFrame
     seed_outputs: tuple = ()
+    member_outputs: tuple = ()
 
 
 @dataclasses.dataclass(frozen=True, eq=False)

@@ -10,6 +10,7 @@ system's randomness is a function of its name and seed alone, whatever else the 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import time
 from collections.abc import Mapping
@@ -31,15 +32,38 @@ def arch_tag(arch) -> str:
     return "default" if arch is None else "x".join(str(int(a)) for a in arch)
 
 
-def member_hparams(job: Job, members: int) -> dict[str, Any]:
-    """The engine's hparams pytree with a leading member axis ``[members]``."""
+def weight_settings(job: Job) -> list[dict[str, float]]:
+    """Every loss-weight setting of the job: the Cartesian product of ``job.sweep``
+    (``{weight: values}``) over ``job.loss_weights``, with tied weights
+    (``job.tied = {weight: (source, total)}`` → ``weight = total − source``) derived."""
+    names = list(job.sweep)
+    out = []
+    for values in itertools.product(*(tuple(job.sweep[n]) for n in names)):
+        w = {
+            **{k: float(v) for k, v in job.loss_weights.items()},
+            **dict(zip(names, values, strict=True)),
+        }
+        for name, (source, total) in job.tied.items():
+            w[name] = round(float(total) - w[source], 10)
+        out.append(w)
+    return out
+
+
+def member_hparams(job: Job, settings: list[dict[str, float]], seeds: int) -> dict[str, Any]:
+    """The engine's hparams pytree with a leading member axis (settings × seeds, seeds
+    innermost)."""
     hp = job.settings.hparams
-    full = lambda v: np.full((members,), float(v), np.float32)
+    k = len(settings) * seeds
+    full = lambda v: np.full((k,), float(v), np.float32)
+    weights = {
+        name: np.repeat(np.array([w[name] for w in settings], np.float32), seeds)
+        for name in settings[0]
+    }
     return {
         "learning_rate": full(hp["learning_rate"]),
         "noise_std": full(hp["noise_std"]),
         "l2": full(hp["l2"]),
-        "loss_weights": {str(k): full(v) for k, v in job.loss_weights.items()},
+        "loss_weights": weights,
     }
 
 
@@ -65,17 +89,18 @@ def _take(tree, i: int):
 
 
 def select_member(members: pd.DataFrame, select: str) -> int:
-    """Row index of the kept member: ``best_member``, or ``mean_over_seeds`` (best
-    architecture by its mean dev score over seeds, then its best seed). Non-finite
-    scores never win."""
+    """Row index of the kept member: ``best_member``, or ``mean_over_seeds`` (the best
+    architecture × loss-weight setting by its mean dev score over seeds, then its best
+    seed). Non-finite scores never win."""
     score = members["best_dev_score"].where(np.isfinite(members["best_dev_score"]), -np.inf)
     if select == "best_member":
         return int(np.argmax(score.to_numpy()))
     if select != "mean_over_seeds":
         raise ValueError(f"unknown selection {select!r}; valid: ['best_member', 'mean_over_seeds']")
-    means = score.groupby(members["arch"], sort=False).mean()
-    arch = means.index[int(np.argmax(means.to_numpy()))]
-    rows = np.flatnonzero((members["arch"] == arch).to_numpy())
+    group = members["arch"] + "/" + members["setting"].astype(str)
+    means = score.groupby(group, sort=False).mean()
+    best = means.index[int(np.argmax(means.to_numpy()))]
+    rows = np.flatnonzero((group == best).to_numpy())
     return int(rows[int(np.argmax(score.to_numpy()[rows]))])
 
 
@@ -98,6 +123,9 @@ def job_hash(name: str, job: Job) -> str:
         "objective": repr(job.objective),
         "loss_weights": {k: float(v) for k, v in sorted(job.loss_weights.items())},
         "settings": repr(job.settings),
+        "sweep": {k: list(map(float, v)) for k, v in sorted(job.sweep.items())},
+        "tied": {k: [v[0], float(v[1])] for k, v in sorted(job.tied.items())},
+        "spec": {k: str(v) for k, v in sorted(job.spec_overrides.items())},
         "init": None if job.init_params is None else _fingerprint(job.init_params),
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
@@ -150,52 +178,64 @@ def train_job(
     t0 = time.perf_counter()
     check_job_hash(name, job, workdir)
     seeds = int(job.settings.seeds)
-    keys = train_lib.member_keys(key, seeds)
+    settings = weight_settings(job)
+    # Member m = (setting m // seeds, seed m % seeds): every setting shares the seeds
+    # (common random numbers), whatever the architecture.
+    keys = jax.random.wrap_key_data(
+        np.tile(
+            np.asarray(jax.random.key_data(train_lib.member_keys(key, seeds))), (len(settings), 1)
+        )
+    )
     train_data = {p: job.data[p] for p in ("train", "dev")}
     rows, params_of, models = [], [], {}
     for arch in job.archs:
         model = job.model_fn(arch)
         models[arch_tag(arch)] = model
-        spec = train_lib.train_spec_from_config(
-            SimpleNamespace(**job.settings.train), model, job.objective, **job.spec_overrides
-        )
-        result = train_lib.fit(
-            spec,
-            train_data,
-            member_hparams(job, seeds),
+        result = _fit_arch(
+            job,
+            model,
+            arch,
+            member_hparams(job, settings, seeds),
             keys,
-            workdir=workdir / arch_tag(arch),
-            options=train_lib.run_options_from_config(
-                SimpleNamespace(**job.settings.train),
-                strategy=job.settings.strategy,
-                chunk_size=job.settings.chunk_size,
-                devices=(device,),
-                label=label if arch is None else f"{label} {arch_tag(arch)}",
-            ),
-            init_params=job.init_params,
-            progress=progress,
+            train_data,
+            workdir,
+            device,
+            label,
+            progress,
         )
-        for s in range(seeds):
-            rows.append(
+        for m in range(len(settings) * seeds):
+            row = {"arch": arch_tag(arch), "setting": m // seeds, "seed": m % seeds}
+            row.update(
                 {
-                    "arch": arch_tag(arch),
-                    "seed": s,
-                    "best_dev_score": float(np.asarray(result.best_score)[s]),
-                    "best_epoch": int(np.asarray(result.best_epoch)[s]),
-                    "stopped_epoch": int(np.asarray(result.stopped_epoch)[s]),
+                    f"w/{k}": v
+                    for k, v in settings[m // seeds].items()
+                    if k in job.sweep or k in job.tied
                 }
             )
-            params_of.append((arch, _take(result.best_params, s)))
+            row.update(
+                best_dev_score=float(np.asarray(result.best_score)[m]),
+                best_epoch=int(np.asarray(result.best_epoch)[m]),
+                stopped_epoch=int(np.asarray(result.stopped_epoch)[m]),
+            )
+            rows.append(row)
+            params_of.append((arch, _take(result.best_params, m)))
     members = pd.DataFrame(rows)
     kept = select_member(members, job.settings.select)
     members["selected"] = np.arange(len(members)) == kept
     arch, params = params_of[kept]
     model = models[arch_tag(arch)]
     outputs = predict_all(model, params, job, device)
+    same = (members["arch"] == arch_tag(arch)) & (members["setting"] == members["setting"][kept])
     seed_outputs = ()
     if seeds > 1:
-        same = [p for a, p in params_of if arch_tag(a) == arch_tag(arch)]
-        seed_outputs = tuple(predict_all(model, p, job, device) for p in same)
+        seed_outputs = tuple(
+            predict_all(model, params_of[i][1], job, device) for i in np.flatnonzero(same)
+        )
+    member_outputs = ()
+    if job.predict_members:
+        member_outputs = tuple(
+            predict_all(models[arch_tag(a)], p, job, device) for a, p in params_of
+        )
     return Trained(
         name=name,
         label=label,
@@ -207,4 +247,27 @@ def train_job(
         seconds=time.perf_counter() - t0,
         members=members,
         seed_outputs=seed_outputs,
+        member_outputs=member_outputs,
+    )
+
+
+def _fit_arch(job, model, arch, hparams, keys, train_data, workdir, device, label, progress):
+    """One architecture's members as one program (the engine's multi-member driver)."""
+    train = SimpleNamespace(**job.settings.train)
+    spec = train_lib.train_spec_from_config(train, model, job.objective, **job.spec_overrides)
+    return train_lib.fit(
+        spec,
+        train_data,
+        hparams,
+        keys,
+        workdir=workdir / arch_tag(arch),
+        options=train_lib.run_options_from_config(
+            train,
+            strategy=job.settings.strategy,
+            chunk_size=job.settings.chunk_size,
+            devices=(device,),
+            label=label if arch is None else f"{label} {arch_tag(arch)}",
+        ),
+        init_params=job.init_params,
+        progress=progress,
     )

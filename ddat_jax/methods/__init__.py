@@ -46,6 +46,8 @@ class Method:
       row_order: system names in table order.
       n_resamples: ``context -> int``: permutation-test resamples of the significance
         columns.
+      dims: ``context -> tuple of dimension names`` of the predictions' columns
+        (default: the corpus's one dimension).
     """
 
     name: str
@@ -58,6 +60,7 @@ class Method:
     check_corpus: Callable[[Any], None] = _any_corpus
     row_order: tuple[str, ...] = ()
     n_resamples: Callable[[Any], int] = lambda ctx: 9999
+    dims: Callable[[Any], tuple[str, ...]] = lambda ctx: (ctx.corpus.dimension,)
 
 
 def _methods() -> dict[str, Method]:
