@@ -17,6 +17,17 @@ from ddat_jax.data import corpus as corpus_lib
 from ddat_jax.data import preprocess, synthetic
 
 
+def _recola_like(preset: str, seed: int) -> Path:
+    return synthetic.ensure_corpus(preset=preset, seed=seed)
+
+
+# Embedded corpus presets: name -> ``(preset, seed) -> root`` (generated once, cached).
+PRESETS = {
+    "recola": _recola_like,
+    "small": _recola_like,
+}
+
+
 def resolve_root(data_cfg) -> Path:
     """Returns the corpus root: ``data_cfg.root`` or the cached embedded corpus.
 
@@ -31,7 +42,12 @@ def resolve_root(data_cfg) -> Path:
                 "layout described in the README, or leave it empty for the embedded corpus"
             )
         return root
-    return synthetic.ensure_corpus(preset=data_cfg.preset, seed=int(data_cfg.corpus_seed))
+    if data_cfg.preset not in PRESETS:
+        raise ValueError(
+            f"config.data.preset={data_cfg.preset!r} is not an embedded corpus; valid: "
+            f"{sorted(PRESETS)}"
+        )
+    return PRESETS[data_cfg.preset](str(data_cfg.preset), int(data_cfg.corpus_seed))
 
 
 def modalities_of(data_cfg) -> tuple[str, ...]:
