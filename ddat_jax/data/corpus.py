@@ -27,7 +27,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -75,6 +75,11 @@ class Recording:
         gold: gold standard ``[T]`` float32, or None when the partition has no labels.
         ratings: rater traces ``[T, K]`` float32, or None.
         pu: perception uncertainty (std over raters) ``[T]`` float32, or None.
+        other_gold: the gold standard ``[T]`` of every further dimension of a corpus loaded
+            with several dimensions (``{dimension: [T]}``, corpus order; empty otherwise).
+            ``gold`` stays the first dimension's, so single-dimension code is unchanged.
+        other_ratings: the rater traces ``[T, K_d]`` of every further dimension (same keys
+            as ``other_gold`` where the corpus has ratings; empty otherwise).
     """
 
     name: str
@@ -83,6 +88,8 @@ class Recording:
     gold: np.ndarray | None = None
     ratings: np.ndarray | None = None
     pu: np.ndarray | None = None
+    other_gold: Mapping[str, np.ndarray] = dataclasses.field(default_factory=dict)
+    other_ratings: Mapping[str, np.ndarray] = dataclasses.field(default_factory=dict)
 
     @property
     def num_frames(self) -> int:
@@ -91,6 +98,29 @@ class Recording:
     @property
     def has_labels(self) -> bool:
         return self.gold is not None
+
+    def gold_matrix(self, dimensions: Sequence[str]) -> np.ndarray | None:
+        """The gold standard of ``dimensions`` as ``[T, D]`` float32 (None without labels).
+
+        ``dimensions[0]`` may be the first dimension (``gold``) or any key of
+        ``other_gold``; an unknown name raises ``ValueError`` listing the valid ones. The
+        first dimension's name is not stored on the recording: pass the corpus's
+        ``dimensions`` (first = ``gold``).
+        """
+        if self.gold is None:
+            return None
+        cols = []
+        for i, d in enumerate(dimensions):
+            if d in self.other_gold:
+                cols.append(self.other_gold[d])
+            elif i == 0:
+                cols.append(self.gold)
+            else:
+                raise ValueError(
+                    f"recording {self.name!r} has no gold standard for dimension {d!r}; "
+                    f"valid: the first dimension or {sorted(self.other_gold)}"
+                )
+        return np.stack(cols, axis=1).astype(np.float32)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -108,6 +138,8 @@ class Corpus:
         root: the corpus root.
         modality_slices: ``{modality: (start, stop)}`` column range of each feature set.
         gold_method: how the gold standard was obtained (``provided``, ``mean``, …).
+        other_dimensions: the further dimensions of a corpus loaded with several (their gold
+            standards are each recording's ``other_gold``); empty for one dimension.
     """
 
     partitions: dict[str, list[Recording]]
@@ -119,10 +151,16 @@ class Corpus:
     root: Path
     modality_slices: dict[str, tuple[int, int]] = dataclasses.field(default_factory=dict)
     gold_method: str = "provided"
+    other_dimensions: tuple[str, ...] = ()
 
     @property
     def num_features(self) -> int:
         return len(self.feature_names)
+
+    @property
+    def dimensions(self) -> tuple[str, ...]:
+        """Every loaded dimension: ``(dimension, *other_dimensions)``."""
+        return (self.dimension, *self.other_dimensions)
 
     def replace_recordings(self, partitions: dict[str, list[Recording]]) -> Corpus:
         """A copy with other recordings (same metadata)."""
@@ -132,7 +170,7 @@ class Corpus:
         """One line per partition: recordings, frames, features, labels, NaN fraction."""
         head = (
             f"corpus {self.root} | modalities {', '.join(self.modalities)} | "
-            f"dimension {self.dimension} | {self.num_features} features | "
+            f"dimension {'+'.join(self.dimensions)} | {self.num_features} features | "
             f"frame period {self.frame_period:g} s | gold {self.gold_method}"
         )
         lines = [head]
@@ -501,6 +539,88 @@ def _partition_map(
 
 
 def load_corpus(
+    root: str | os.PathLike,
+    *,
+    modality: str | Sequence[str],
+    dimension: str | Sequence[str],
+    **options,
+) -> Corpus:
+    """Loads and validates a corpus with one emotion dimension or several.
+
+    Args:
+        root: the corpus root.
+        modality: one feature set or several (concatenated along features, in this order).
+        dimension: one dimension (``"arousal"``), or several as a sequence
+            (``("activation", "valence", "dominance")``) or joined by ``+`` as a config
+            writes them (``"arousal+valence"``). With several, the first is the corpus's
+            ``dimension`` and every recording's ``gold``/``ratings``/``pu``, exactly as if it
+            had been loaded alone; each further dimension's gold standard and ratings are in
+            ``Recording.other_gold``/``other_ratings`` and its name in
+            ``Corpus.other_dimensions``. The features are the first dimension's (the AVEC
+            layout writes features per dimension; the CSV layout usually shares them).
+        **options: ``layout``, ``gold``, ``pu_ddof``, ``partitions``, ``frame_period``,
+            ``ratings``, ``missing_modality`` (see :func:`_load_one`), applied to every
+            dimension.
+
+    Returns:
+        The :class:`Corpus`.
+
+    Raises:
+        ValueError: unknown modality, dimension, layout, gold method (valid ones listed);
+            a repeated dimension.
+        DataFormatError: malformed or inconsistent files; with several dimensions also a
+            recording, partition or length that differs between dimensions.
+    """
+    dims = _dimension_list(dimension)
+    first = _load_one(root, modality=modality, dimension=dims[0], **options)
+    if len(dims) == 1:
+        return first
+    others = {d: _load_one(root, modality=modality, dimension=d, **options) for d in dims[1:]}
+    parts = {}
+    for part, recs in first.partitions.items():
+        parts[part] = [_with_other_dims(rec, part, others, first.root) for rec in recs]
+    return dataclasses.replace(first, partitions=parts, other_dimensions=tuple(dims[1:]))
+
+
+def _dimension_list(dimension: str | Sequence[str]) -> list[str]:
+    """``"a+b"`` or ``("a", "b")`` -> ``["a", "b"]``; rejects empty and repeated names."""
+    dims = str(dimension).split("+") if isinstance(dimension, str) else [str(d) for d in dimension]
+    if not dims or not all(dims):
+        raise ValueError(f"dimension: expected one or more names, got {dimension!r}")
+    if len(set(dims)) != len(dims):
+        raise ValueError(f"dimension: repeated dimension in {dims}")
+    return dims
+
+
+def _with_other_dims(rec: Recording, part: str, others: dict[str, Corpus], root) -> Recording:
+    """``rec`` with the gold standard and ratings of the same recording in ``others``."""
+    gold, ratings = {}, {}
+    for dim, corpus in others.items():
+        match = [r for r in corpus.partitions.get(part, []) if r.name == rec.name]
+        if not match:
+            raise DataFormatError(
+                f"{root}: recording {rec.name!r} (partition {part!r}) has no labels or features "
+                f"for dimension {dim!r}; expected the same recordings for every dimension"
+            )
+        other = match[0]
+        if other.num_frames != rec.num_frames:
+            raise DataFormatError(
+                f"{root}: recording {rec.name!r} has {rec.num_frames} frames for the first "
+                f"dimension but {other.num_frames} for {dim!r}; expected the same length"
+            )
+        if (other.gold is None) != (rec.gold is None):
+            raise DataFormatError(
+                f"{root}: recording {rec.name!r} has labels for only some dimensions "
+                f"(first: {rec.gold is not None}, {dim!r}: {other.gold is not None})"
+            )
+        if other.gold is not None:
+            gold[dim] = other.gold
+        if other.ratings is not None:
+            ratings[dim] = other.ratings
+    return dataclasses.replace(rec, other_gold=gold, other_ratings=ratings)
+
+
+def _load_one(
     root: str | os.PathLike,
     *,
     modality: str | Sequence[str],
