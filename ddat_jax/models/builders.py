@@ -10,6 +10,7 @@ from typing import Any
 
 import flax.linen as nn
 
+from ddat_jax.models.fusion import ImplicitFusionRNN
 from ddat_jax.models.multitask import DNN, ConvFrontEnd, MultiTaskRNN
 from ddat_jax.models.rnn import RNN
 
@@ -18,6 +19,7 @@ MODELS: dict[str, type[nn.Module]] = {
     "mtl_rnn": MultiTaskRNN,
     "dnn": DNN,
     "conv_front_end": ConvFrontEnd,
+    "implicit_fusion_rnn": ImplicitFusionRNN,
 }
 
 
