@@ -10,15 +10,19 @@ from typing import Any
 
 import flax.linen as nn
 
+from ddat_jax.models.cer import FeatureImageCER
 from ddat_jax.models.fusion import ImplicitFusionRNN
 from ddat_jax.models.multitask import DNN, ConvFrontEnd, MultiTaskRNN
 from ddat_jax.models.rnn import RNN
+from ddat_jax.models.sew import SEW
 
 MODELS: dict[str, type[nn.Module]] = {
     "rnn": RNN,
     "mtl_rnn": MultiTaskRNN,
     "dnn": DNN,
     "conv_front_end": ConvFrontEnd,
+    "cer": FeatureImageCER,
+    "sew": SEW,
     "implicit_fusion_rnn": ImplicitFusionRNN,
 }
 
