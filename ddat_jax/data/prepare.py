@@ -14,7 +14,7 @@ from pathlib import Path
 from absl import logging
 
 from ddat_jax.data import corpus as corpus_lib
-from ddat_jax.data import preprocess, synthetic
+from ddat_jax.data import delay, preprocess, sim_sewa, synthetic
 
 
 def _recola_like(preset: str, seed: int) -> Path:
@@ -25,6 +25,7 @@ def _recola_like(preset: str, seed: int) -> Path:
 PRESETS = {
     "recola": _recola_like,
     "small": _recola_like,
+    **dict.fromkeys(sim_sewa.PRESETS, sim_sewa.ensure_corpus),  # SEWA-like, CSV layout
 }
 
 
@@ -75,6 +76,23 @@ def prepare_corpus(data_cfg) -> corpus_lib.Corpus:
         partitions=tuple(data_cfg.partitions),
     )
     logging.info("loaded %s in %.2f s", root, time.perf_counter() - t0)
-    delay_frames = int(round(data_cfg.delay_s / corpus.frame_period))
+    delay_frames = int(round(_delay_s(data_cfg.delay_s, corpus) / corpus.frame_period))
     corpus = preprocess.shift_corpus_labels(corpus, delay_frames)
     return preprocess.standardise(corpus)
+
+
+def _delay_s(value, corpus: corpus_lib.Corpus) -> float:
+    """``config.data.delay_s``: seconds (a number), or ``"auto"``: estimated from the data
+    (:func:`ddat_jax.data.delay.estimate_delay`, a ridge baseline's best dev CCC over the
+    shifts 0-8 s; the curve is logged)."""
+    if isinstance(value, str) and value.strip().lower() == "auto":
+        est = delay.estimate_delay(corpus)
+        logging.info("delay_s='auto': dev CCC per shift\n%s", est.curve.to_string(index=False))
+        print(f"annotation delay estimated from data: {est.delay_s:g} s", flush=True)
+        return est.delay_s
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"config.data.delay_s={value!r}: expected seconds (a number) or 'auto'"
+        ) from None
