@@ -198,3 +198,23 @@ def test_both_directions_in_one_run(small_corpus_root, tmp_path):
     t2 = results["tables"]["table2_implicit_fusion"]
     assert t2.loc[["RNN (baseline)", "RNN (implicit fusion)"]].notna().all().all()
     assert set(results["tables"]["alpha_grid"]["main"]) == {"audio", "video_geometric"}
+
+
+def test_merge_table2_puts_dimensions_side_by_side(tmp_path):
+    from ddat_jax.methods.implicit_fusion.table2 import merge_table2
+
+    runs = []
+    for dim, value in (("valence", 0.2), ("arousal", 0.7)):
+        wd = tmp_path / dim
+        (wd / "results").mkdir(parents=True)
+        (wd / "config.json").write_text(json.dumps({"data": {"dimension": dim}}))
+        cols = {f"{m} {p}": [value] * 8 for m in ("audio", "video") for p in ("dev", "test")}
+        pd.DataFrame(cols, index=pd.Index(tables.PAPER_ROWS, name="system")).to_csv(
+            wd / "results" / "table2_implicit_fusion.csv"
+        )
+        runs.append(wd)
+    df = merge_table2(runs)
+    assert list(df.columns[:2]) == ["arousal audio dev", "arousal audio test"]
+    assert df["valence video test"].tolist() == [0.2] * 8
+    with pytest.raises(ValueError, match="two runs of dimension"):
+        merge_table2([runs[0], runs[0]])
