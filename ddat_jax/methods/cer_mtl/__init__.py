@@ -1,0 +1,43 @@
+"""CER-MTL — multi-task conv + GRU regression with correlation losses (Köprü & Erzin).
+
+Each frame's input is a "feature image" (N early-fused feature vectors, stride t; causal
+by default) gathered inside the jitted step (:mod:`ddat_jax.models.cer`); Conv1D(25, 3)
+→ max-pool 2 → one GRU(5) → Dense(2) → linear per task; all tasks trained jointly with
+weights 1/M and a CCC, PCC or MSE loss (one system per loss), against one STL network per
+dimension, per modality set and per N. :mod:`.plan` lists the systems; :mod:`.tables`
+writes the paper's Tables I–IV beside the published values, tests of its claims and
+Fig. 2.
+
+The generic CCC tables of a run hold the systems that predict the corpus's first
+dimension, scored on it; the paper tables score every dimension (the corpus is loaded
+with several: ``config.data.dimension = "arousal+valence"``).
+"""
+
+from __future__ import annotations
+
+from ddat_jax.methods import Method
+from ddat_jax.methods.cer_mtl import plan, settings, tables
+
+
+def check_corpus(corpus) -> None:
+    """Train and dev need labels for every dimension of the run."""
+    for part in ("train", "dev"):
+        recs = corpus.partitions.get(part) or []
+        if not recs or not all(r.has_labels for r in recs):
+            raise ValueError(
+                f"partition {part!r} needs recordings with labels (gold standard) for "
+                "training and model selection"
+            )
+
+
+METHOD = Method(
+    name="cer_mtl",
+    settings=settings.settings_from_config,
+    plan=plan.plan,
+    prediction=tables.prediction,
+    comparisons=plan.comparisons,
+    tables=tables.paper_tables,
+    figures=tables.paper_figures,
+    check_corpus=check_corpus,
+    n_resamples=lambda ctx: ctx.settings.significance_resamples,
+)

@@ -1,0 +1,152 @@
+"""The CER-MTL plan: one system per table cell group.
+
+==============================  ===================================================
+``mtl_<variant>_<loss>_n<N>``   MTL network on a modality set, one loss, N = windows[0]
+                                (Tables I/II: every variant × loss)
+``stl_<dim>_n<N>``              one STL network per dimension, multimodal, first loss
+                                (Table III)
+``mtl_<variant0>_<loss0>_n<N>`` the multimodal MTL network for every further N (Table IV)
+==============================  ===================================================
+
+Every system's data are context-padded chunks (:mod:`.data`) of the prepared corpus's
+recordings with the variant's feature columns; the objective is one term
+``LOSSES[loss](emotion, targets/emotion)`` over the ``M`` task columns, which the trunk's
+losses average over the trailing dim (task weights 1/M), and the dev score is the mean
+CCC over the tasks (early stopping and selection on mean dev CCC).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+
+import numpy as np
+
+from ddat_jax import models
+from ddat_jax import train as train_lib
+from ddat_jax.experiment.systems import Context, Job, System
+from ddat_jax.methods.cer_mtl import data as cer_data
+from ddat_jax.methods.cer_mtl.settings import CERSettings
+from ddat_jax.models.cer import context_frames
+
+
+@dataclasses.dataclass(frozen=True)
+class Spec:
+    """One system: ``kind`` (``mtl``/``stl``), variant index, loss, N and its tasks."""
+
+    name: str
+    label: str
+    kind: str
+    variant: int
+    loss: str
+    window: int
+    dims: tuple[str, ...]
+
+
+def _slug(text: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in text.lower()).strip("_")
+
+
+def specs(s: CERSettings) -> tuple[Spec, ...]:
+    """Every system of the plan, in table order (module docstring)."""
+    out = []
+    for v in range(len(s.variant_labels)):
+        for loss in s.losses:
+            out.append(_mtl(s, v, loss, s.window))
+    if s.stl:
+        v0 = s.variant_labels[0]
+        for d in s.dims:
+            name = f"stl_{_slug(d)}_n{s.window}"
+            label = f"STL {d} {v0} {s.losses[0].upper()} N={s.window}"
+            out.append(Spec(name, label, "stl", 0, s.losses[0], s.window, (d,)))
+    for n in s.windows[1:]:
+        out.append(_mtl(s, 0, s.losses[0], n))
+    return tuple(out)
+
+
+def _mtl(s: CERSettings, v: int, loss: str, n: int) -> Spec:
+    vlabel = s.variant_labels[v]
+    name = f"mtl_{_slug(vlabel)}_{loss}_n{n}"
+    return Spec(name, f"MTL {vlabel} {loss.upper()} N={n}", "mtl", v, loss, n, s.dims)
+
+
+def gold_of(rec, corpus, dim: str) -> np.ndarray:
+    """The gold standard ``[T]`` of ``dim`` (the corpus's first dimension or another)."""
+    if dim == corpus.dimension:
+        return rec.gold
+    if dim not in rec.other_gold:
+        raise ValueError(
+            f"recording {rec.name!r} has no gold standard for {dim!r}; the corpus has "
+            f"{list(corpus.dimensions)} (config.data.dimension='a+b' loads several)"
+        )
+    return rec.other_gold[dim]
+
+
+def columns(corpus, modalities: tuple[str, ...]) -> np.ndarray:
+    """Feature column indices of ``modalities`` (in the corpus's concatenation order)."""
+    cols = [np.arange(*corpus.modality_slices[m]) for m in modalities]
+    return np.concatenate(cols)
+
+
+@functools.lru_cache(maxsize=4)
+def _inputs(ctx: Context, variant: int, window: int):
+    """Chunked inputs and masks of every partition (shared by the systems of a variant/N)."""
+    s: CERSettings = ctx.settings
+    left, right = context_frames(window, s.stride, s.causal)
+    cols = columns(ctx.corpus, s.variants[variant])
+    out = {}
+    for part, recs in ctx.corpus.partitions.items():
+        feats = [r.features[:, cols] for r in recs]
+        out[part] = cer_data.chunk_partition(feats, None, chunk=s.chunk, left=left, right=right)
+    return out
+
+
+def job_for(spec: Spec):
+    """The job builder of one system."""
+
+    def job(ctx: Context, upstream) -> Job:
+        s: CERSettings = ctx.settings
+        left, right = context_frames(spec.window, s.stride, s.causal)
+        data = {}
+        for part, base in _inputs(ctx, spec.variant, spec.window).items():
+            recs = ctx.corpus.partitions[part]
+            d = {"inputs": base["inputs"], "mask": base["mask"], "targets": {}}
+            if all(r.has_labels for r in recs):
+                gold = [np.stack([gold_of(r, ctx.corpus, m) for m in spec.dims], 1) for r in recs]
+                y = [cer_data.chunk_array(g, s.chunk, left, right) for g in gold]
+                d["targets"] = {"emotion": np.concatenate(y).astype(np.float32)}
+            data[part] = d
+        lengths = {p: np.full(d["mask"].shape[0], d["mask"].shape[1]) for p, d in data.items()}
+        term = train_lib.Term(loss=spec.loss, output="emotion", target="targets/emotion")
+        score = train_lib.Score(
+            kind="mean_ccc", output="emotion", target="targets/emotion", dims=()
+        )
+        tasks = len(spec.dims)
+        return Job(
+            data=data,
+            lengths=lengths,
+            model_fn=lambda arch: models.build_model(
+                "cer", tasks=tasks, window=spec.window, stride=s.stride, causal=s.causal
+            ),
+            archs=(None,),
+            objective=train_lib.Objective(terms=(term,), score=score),
+            loss_weights={"emotion": 1.0},
+            settings=ctx.train,
+        )
+
+    return job
+
+
+def plan(ctx: Context) -> tuple[System, ...]:
+    """The systems; only those predicting the corpus's first dimension enter the generic
+    CCC tables (whose gold standard is that dimension); all enter the paper's tables."""
+    first = ctx.corpus.dimension
+    return tuple(
+        System(name=p.name, label=p.label, job=job_for(p), in_tables=p.dims[0] == first)
+        for p in specs(ctx.settings)
+    )
+
+
+def comparisons(labels) -> dict:
+    """No significance columns in the generic tables (the paper tables test the effects)."""
+    return {}
