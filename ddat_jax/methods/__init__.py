@@ -66,8 +66,9 @@ class Method:
 def _methods() -> dict[str, Method]:
     from ddat_jax.methods import cer_mtl
     from ddat_jax.methods import ddat, implicit_fusion
+    from ddat_jax.methods import sew
 
-    return {"cer_mtl": cer_mtl.METHOD, "ddat": ddat.METHOD, "implicit_fusion": implicit_fusion.METHOD}
+    return {"cer_mtl": cer_mtl.METHOD, "ddat": ddat.METHOD, "implicit_fusion": implicit_fusion.METHOD, "sew": sew.METHOD}
 
 
 METHODS: dict[str, Method] = _methods()

@@ -14,6 +14,7 @@ from ddat_jax.models.cer import FeatureImageCER
 from ddat_jax.models.fusion import ImplicitFusionRNN
 from ddat_jax.models.multitask import DNN, ConvFrontEnd, MultiTaskRNN
 from ddat_jax.models.rnn import RNN
+from ddat_jax.models.sew import SEW
 
 MODELS: dict[str, type[nn.Module]] = {
     "rnn": RNN,
@@ -21,6 +22,7 @@ MODELS: dict[str, type[nn.Module]] = {
     "dnn": DNN,
     "conv_front_end": ConvFrontEnd,
     "cer": FeatureImageCER,
+    "sew": SEW,
     "implicit_fusion_rnn": ImplicitFusionRNN,
 }
 
