@@ -67,8 +67,9 @@ def _methods() -> dict[str, Method]:
     from ddat_jax.methods import cer_mtl
     from ddat_jax.methods import ddat, implicit_fusion
     from ddat_jax.methods import sew
+    from ddat_jax.methods import soft_prediction
 
-    return {"cer_mtl": cer_mtl.METHOD, "ddat": ddat.METHOD, "implicit_fusion": implicit_fusion.METHOD, "sew": sew.METHOD}
+    return {"cer_mtl": cer_mtl.METHOD, "ddat": ddat.METHOD, "implicit_fusion": implicit_fusion.METHOD, "sew": sew.METHOD, "soft_prediction": soft_prediction.METHOD}
 
 
 METHODS: dict[str, Method] = _methods()
