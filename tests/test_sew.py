@@ -273,3 +273,41 @@ def test_smoke_run_end_to_end(small_corpus_root, tmp_path):
         "SEW video-geo(+audio)",
         "-(CCA & SD1) video-geo(+audio)",
     }
+
+
+def test_combine_joins_an_arousal_and_a_valence_run(tmp_path):
+    from ddat_jax.evaluation import io as eval_io
+    from ddat_jax.methods.sew import combine
+
+    for dim, value in (("arousal", 0.1), ("valence", 0.2)):
+        res = tmp_path / dim / "results"
+        col1 = "audio dev CCC"
+        eval_io.write_table(
+            pd.DataFrame({col1: [value]}, index=pd.Index([dim.capitalize()], name="dimension")),
+            res,
+            "sew_table1_unimodal",
+            caption="Table 1: x. Per-frame y",
+        )
+        pair = "video-geo(+audio)" if dim == "arousal" else "audio(+video-geo)"
+        eval_io.write_table(
+            pd.DataFrame({f"{pair} dev CCC": [value, value / 2]}, index=["SEW", "uni-modal"]),
+            res,
+            "sew_table2_ablations",
+            caption=f"Table 2 ({dim}): x. Per-frame y",
+        )
+        t3 = pd.DataFrame(
+            {"arousal video-geo": [0.5, np.nan], "valence audio": [0.4, np.nan]},
+            index=["EmoBed [9]", "SEW (ours)"],
+        )
+        t3.loc["SEW (ours)", f"{dim} {'video-geo' if dim == 'arousal' else 'audio'}"] = value
+        eval_io.write_table(t3, res, "sew_table3_comparison", caption="Table 3: x. Per-frame y")
+    out = combine.combine(tmp_path / "arousal", tmp_path / "valence")
+    t1 = out["sew_table1_unimodal_both"][0]
+    assert list(t1.index) == ["Arousal", "Valence"] and list(t1["audio dev CCC"]) == [0.1, 0.2]
+    t2 = out["sew_table2_ablations_both"][0]
+    assert t2.loc["SEW", "valence audio(+video-geo) dev CCC"] == 0.2
+    assert t2.loc["uni-modal", "arousal video-geo(+audio) dev CCC"] == 0.05
+    t3 = out["sew_table3_comparison_both"][0]
+    assert t3.loc["SEW (ours)", "arousal video-geo"] == 0.1
+    assert t3.loc["SEW (ours)", "valence audio"] == 0.2
+    assert t3.loc["EmoBed [9]", "valence audio"] == 0.4
