@@ -75,11 +75,22 @@ def _raw(trained: Trained, row: int, head: str, part: str) -> list[np.ndarray]:
     return [np.asarray(o[:, 0], np.float64) for o in trained.member_outputs[row][part][head]]
 
 
+def labelled_parts(ctx: Context, dim: str) -> tuple[str, ...]:
+    """``dev`` and, when its labels were given, ``test`` (a withheld test set is skipped)."""
+    corpus = plan.corpus_of(ctx, dim)
+    return tuple(
+        p
+        for p in PARTS
+        if corpus.partitions.get(p) and all(r.has_labels for r in corpus.partitions[p])
+    )
+
+
 def _stream(ctx: Context, dim: str, target: str, trained: Trained, row: int, label: str):
     s: SoftSettings = ctx.settings
-    recs = {p: plan.corpus_of(ctx, dim).partitions[p] for p in PARTS}
-    gold = {p: plan.gold_of(ctx, dim, target, p) for p in PARTS}
-    raw = {p: _raw(trained, row, HEAD[target], p) for p in PARTS}
+    parts = labelled_parts(ctx, dim)
+    recs = {p: plan.corpus_of(ctx, dim).partitions[p] for p in parts}
+    gold = {p: plan.gold_of(ctx, dim, target, p) for p in parts}
+    raw = {p: _raw(trained, row, HEAD[target], p) for p in parts}
     pp = raw
     if s.postprocess:
         params = postprocess.fit_postprocess(
@@ -89,12 +100,12 @@ def _stream(ctx: Context, dim: str, target: str, trained: Trained, row: int, lab
             grids=s.pp_grids,
             per_recording=s.pp_per_recording,
         )
-        pp = {p: postprocess.apply_postprocess(raw[p], params) for p in PARTS}
-    parts = {
+        pp = {p: postprocess.apply_postprocess(raw[p], params) for p in parts}
+    arrays = {
         p: {"names": [r.name for r in recs[p]], "pred": raw[p], "pred_pp": pp[p], "gold": gold[p]}
-        for p in PARTS
+        for p in parts
     }
-    return SystemPredictions.from_arrays(label, (target,), parts)
+    return SystemPredictions.from_arrays(label, (target,), arrays)
 
 
 def streams(ctx: Context, trained: Mapping[str, Trained], dim: str, target: str) -> Predictions:
@@ -121,6 +132,8 @@ def all_streams(ctx: Context, trained) -> dict[tuple[str, str], Predictions]:
 
 
 def _score(preds: Predictions, label: str, part: str, metric: str) -> float:
+    if not preds.has_gold(part):
+        return math.nan
     fn = metrics.ccc if metric == "ccc" else metrics.rmse
     return float(fn(preds.series(label, part, "pred_pp"), preds.gold(part), aggregate="concat"))
 
@@ -179,9 +192,9 @@ def _effect(name, dim, target, rows, delta, res, paper) -> dict:
     return {
         "effect": name,
         "dimension": dim,
-        "target": SYMBOL[target],
+        "target": SYMBOL.get(target, target),
         "rows": rows,
-        "test Δ CCC": delta,
+        "Δ CCC": delta,
         "perm. p (recordings)": res["perm_p"],
         "Fisher p (frames)": res["fisher_p"],
         "paper Δ": paper,
@@ -192,6 +205,8 @@ def _effect(name, dim, target, rows, delta, res, paper) -> dict:
 def effects_table(ctx: Context, found) -> pd.DataFrame:
     """The paper's three claims on test, each with a recording-level test.
 
+    On ``test`` where labelled, else on ``dev`` (column ``partition``).
+
     * multi-task beats single-task (CCC), per modality row, dimension and target:
       one-sided paired permutation test over recordings (and Fisher r-to-z on frames);
     * late fusion beats the better single modality (chosen on dev), same tests;
@@ -200,13 +215,14 @@ def effects_table(ctx: Context, found) -> pd.DataFrame:
     """
     s: SoftSettings = ctx.settings
     n, seed, out = s.significance_resamples, 0, []
+    part = labelled_parts(ctx, s.dimensions[0])[-1]  # test where labelled, else dev
     for dim in s.dimensions:
         for target in TARGETS:
             preds = found[(dim, target)]
             for row, _ in _rows(ctx)[::2]:
                 a, b = f"{row} multi", f"{row} single"
-                res = _compare(preds, a, b, "test", n, seed)
-                d = _score(preds, a, "test", "ccc") - _score(preds, b, "test", "ccc")
+                res = _compare(preds, a, b, part, n, seed)
+                d = _score(preds, a, part, "ccc") - _score(preds, b, part, "ccc")
                 pd_ = _paper_delta((row, "multi"), (row, "single"), dim, target)
                 out.append(_effect("multi > single", dim, target, f"{a} vs {b}", d, res, pd_))
             if len(s.modalities) < 2:
@@ -215,31 +231,32 @@ def effects_table(ctx: Context, found) -> pd.DataFrame:
             for task in TASKS:
                 best = max(s.modalities, key=lambda m: _score(preds, f"{m} {task}", "dev", "ccc"))
                 a, b = f"{fused} {task}", f"{best} {task}"
-                res = _compare(preds, a, b, "test", n, seed)
-                d = _score(preds, a, "test", "ccc") - _score(preds, b, "test", "ccc")
+                res = _compare(preds, a, b, part, n, seed)
+                d = _score(preds, a, part, "ccc") - _score(preds, b, part, "ccc")
                 pd_ = _paper_delta((fused, task), (best, task), dim, target)
                 out.append(
                     _effect("fusion > best modality", dim, target, f"{a} vs {b}", d, res, pd_)
                 )
         for row, task in _rows(ctx):
             label = f"{row} {task}"
-            ce = _per_recording_ccc(found[(dim, "E")], label, "test")
-            cs = _per_recording_ccc(found[(dim, "sigma")], label, "test")
+            ce = _per_recording_ccc(found[(dim, "E")], label, part)
+            cs = _per_recording_ccc(found[(dim, "sigma")], label, part)
             p = (
                 float(sps.wilcoxon(ce - cs, alternative="greater").pvalue)
                 if len(ce) > 1
                 else math.nan
             )
-            d = _score(found[(dim, "E")], label, "test", "ccc") - _score(
-                found[(dim, "sigma")], label, "test", "ccc"
+            d = _score(found[(dim, "E")], label, part, "ccc") - _score(
+                found[(dim, "sigma")], label, part, "ccc"
             )
             pe = paper_value(PAPER_CCC, row, task, dim, "test", "E")
             ps = paper_value(PAPER_CCC, row, task, dim, "test", "sigma")
             res = {"perm_p": p, "fisher_p": math.nan}
-            out.append(_effect("E easier than σ", dim, "E", label, d, res, pe - ps))
+            out.append(_effect("E easier than σ", dim, "E vs σ", label, d, res, pe - ps))
     df = pd.DataFrame(out).set_index("effect")
+    df.insert(0, "partition", part)
     df.attrs["formats"] = {
-        "test Δ CCC": ".3f",
+        "Δ CCC": ".3f",
         "paper Δ": ".3f",
         "perm. p (recordings)": ".3g",
         "Fisher p (frames)": ".3g",

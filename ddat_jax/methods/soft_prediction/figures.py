@@ -45,7 +45,7 @@ def grid_figure(df, dim: str, mod: str, path: Path, total: float) -> Path:
 
 def fig4(ctx, found, path: Path) -> Path:
     """E and σ of the fused (or single-modality) multi-task system vs gold, one test
-    recording, every dimension."""
+    recording (dev when test labels are withheld), every dimension."""
     s: SoftSettings = ctx.settings
     row = "+".join(s.modalities) if len(s.modalities) > 1 else s.modalities[0]
     label = f"{row} multi"
@@ -55,15 +55,16 @@ def fig4(ctx, found, path: Path) -> Path:
     for dim in dims:
         for target in TARGETS:
             preds = found[(dim, target)]
-            i = min(s.figure_recording, len(preds[label].names("test")) - 1)
-            pred = preds.series(label, "test", "pred_pp")[i]
-            gold = preds.gold("test")[i]
+            part = evaluate.labelled_parts(ctx, dim)[-1]
+            i = min(s.figure_recording, len(preds[label].names(part)) - 1)
+            pred = preds.series(label, part, "pred_pp")[i]
+            gold = preds.gold(part)[i]
             t = np.arange(pred.size) * preds.frame_period
             k += 1
             ax = fig.add_subplot(len(dims) * 2, 1, k)
             ax.plot(t, gold, color="tab:blue", label="gold standard")
             ax.plot(t, pred, color="tab:red", label="prediction")
-            name = preds[label].names("test")[i]
+            name = preds[label].names(part)[i]
             ax.set_title(f"{dim} {evaluate.SYMBOL[target]} — {label}, {name}", fontsize=9)
             ax.legend(fontsize=7, loc="upper right")
     fig.axes[-1].set_xlabel("time (s)")
