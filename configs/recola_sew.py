@@ -18,7 +18,8 @@ Commands (embedded corpus):
 
 ``quick``: the paper's protocol made smaller — train on every 8th frame (≈ 8.4k frames),
 at most 8 epochs, model selection on every 4th dev frame; scores on all frames. ``smoke``:
-small corpus, tiny networks, 2 epochs.
+small corpus, the first pair with SEW and −(CCA & S_D1) and its weak modality's unimodal
+row, tiny networks, 2 epochs (about a minute, mostly compilation).
 """
 
 import ml_collections
@@ -83,6 +84,12 @@ def get_config(arg=None):
         c.sew.train_stride = 8
         c.sew.dev_stride = 4
     if a.smoke:
+        # the pipeline end to end in about a minute (mostly compilation): the first
+        # pair's weak modality alone, full SEW and -(CCA & S_D1), tiny networks
+        first = {"arousal": "video_geometric+audio", "valence": "audio+video_geometric"}
+        c.sew.pairs = (first[a.dimension],)
+        c.sew.unimodal = (first[a.dimension].split("+")[0],)
+        c.sew.variants = ("sew", "no_cca_sd1")
         c.data.preset = "small"
         c.train.epochs = 2
         c.train.patience = 0

@@ -199,7 +199,8 @@ def _ccc(x, y):
 
 
 def test_tables_against_numpy(smoke_ctx):
-    ctx = smoke_ctx
+    full = settings.settings_from_config(load_config())  # every unimodal row and variant
+    ctx = Context(smoke_ctx.corpus, full, smoke_ctx.train, 0, smoke_ctx.workdir, {})
     rng = np.random.default_rng(1)
     gold = {p: [rng.normal(size=40) for _ in range(3)] for p in ("dev", "test")}
     pair = ("video_geometric", "audio")
@@ -251,9 +252,6 @@ def test_paper_values_cover_the_five_pairs():
 def test_smoke_run_end_to_end(small_corpus_root, tmp_path):
     c = load_config("smoke")
     c.data.root = str(small_corpus_root)
-    c.sew.unimodal = ("video_geometric",)
-    c.sew.pairs = ("video_geometric+audio",)
-    c.sew.variants = ("sew", "no_cca_sd1")
     c.sew.latent = 40  # > batch 32: the rank warning, once
     c.train.batch_size = 32
     losses._RANK_WARNED.clear()
