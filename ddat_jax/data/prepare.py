@@ -14,7 +14,7 @@ from pathlib import Path
 from absl import logging
 
 from ddat_jax.data import corpus as corpus_lib
-from ddat_jax.data import delay, preprocess, sim_sewa, synthetic
+from ddat_jax.data import delay, preprocess, sim_omg, sim_sewa, synthetic
 
 
 def _recola_like(preset: str, seed: int) -> Path:
@@ -26,6 +26,7 @@ PRESETS = {
     "recola": _recola_like,
     "small": _recola_like,
     **dict.fromkeys(sim_sewa.PRESETS, sim_sewa.ensure_corpus),  # SEWA-like, CSV layout
+    **dict.fromkeys(sim_omg.PRESETS, sim_omg.ensure_corpus),  # OMG-like, CSV layout
 }
 
 

@@ -41,6 +41,6 @@ METHOD = Method(
     tables=tables.paper_tables,
     figures=tables.paper_figures,
     check_corpus=check_corpus,
-    row_order=plan.row_order(("audio", "video_geometric", "video_appearance")),
+    row_order=plan.row_order(("audio", "video", "video_geometric", "video_appearance")),
     n_resamples=lambda ctx: ctx.settings.significance_resamples,
 )

@@ -92,9 +92,15 @@ def build(s: ImplicitSettings) -> ImplicitFusionRNN:
     )
 
 
-def targets_of(batch: Mapping) -> np.ndarray:
-    """The training target of a batch: integer classes when present, else the gold."""
-    return batch["classes"] if "classes" in batch else batch["y"]
+def targets_of(batch: Mapping, task: str) -> np.ndarray:
+    """The training target of a batch: the gold ``[N, T]``, as integer class indices
+    for a classifier (the corpus stores a class index per utterance as its gold)."""
+    if task != "classification":
+        return batch["y"]
+    y = np.asarray(batch["y"])
+    if np.any(np.abs(y - np.round(y)) > 1e-6) or np.any(y < 0):
+        raise ValueError("a classification corpus needs class indices 0..C-1 as its gold")
+    return np.round(y).astype(np.int32)
 
 
 def fusion_job(main: str):
@@ -112,7 +118,7 @@ def fusion_job(main: str):
             data[part] = {
                 "inputs": {"main": view(ctx.corpus, b["x"], main), "aux": aux_x},
                 "mask": b["mask"],
-                "targets": {TARGET: targets_of(b)},
+                "targets": {TARGET: targets_of(b, s.task)},
             }
         return Job(
             data=data,

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ddat_jax import metrics
+from ddat_jax.evaluation import classification as cl
 from ddat_jax.experiment.systems import Context, Trained
 from ddat_jax.methods.implicit_fusion import plan as plan_lib
 from ddat_jax.predictions import Predictions
@@ -68,8 +69,21 @@ def paper_modality(modality: str) -> str:
 
 
 def prediction(ctx: Context, trained, name: str, outputs, part: str):
-    """The main modality's prediction per recording ``[T, 1]`` (no extras)."""
+    """The main modality's prediction per recording ``[T, 1]`` (no extras): the value of
+    a regression, or the arg-max class index of a classifier."""
+    if ctx.settings.task == "classification":
+        return [np.argmax(o, axis=-1)[:, None].astype(np.float32) for o in outputs["main"]], None
     return [o[:, :1] for o in outputs["main"]], None
+
+
+def _scores(ctx: Context, outs, recs) -> dict[str, float]:
+    """CCC (regression) or macro-F1 and accuracy (classes) of one partition's outputs."""
+    if ctx.settings.task != "classification":
+        return {"CCC": _ccc(outs["main"], [r.gold for r in recs])}
+    pred = np.concatenate([np.argmax(o, axis=-1) for o in outs["main"]])
+    gold = np.concatenate([r.gold for r in recs]).astype(int)
+    k = ctx.settings.num_classes
+    return {"F1": cl.macro_f1(pred, gold, k), "accuracy": cl.accuracy(pred, gold)}
 
 
 def _ccc(pred: Sequence[np.ndarray], gold: Sequence[np.ndarray]) -> float:
@@ -89,11 +103,12 @@ def alpha_table(ctx: Context, trained: Mapping[str, Trained]) -> pd.DataFrame:
             row["dev score"] = m["best_dev_score"]
             for part, recs in ctx.corpus.partitions.items():
                 if part != "train" and recs and all(r.has_labels for r in recs):
-                    row[f"{part} CCC"] = _ccc(outs[part]["main"], [r.gold for r in recs])
+                    for key, v in _scores(ctx, outs[part], recs).items():
+                        row[f"{part} {key}"] = v
             row.update(best_epoch=int(m["best_epoch"]), selected=bool(m["selected"]))
             rows.append(row)
     df = pd.DataFrame(rows)
-    df.attrs["formats"] = {"alpha": ".2g", "dev score": ".4f", "dev CCC": ".4f", "test CCC": ".4f"}
+    df.attrs["formats"] = {c: ".4f" for c in df.columns if c.startswith(("dev", "test"))}
     return df
 
 
@@ -181,15 +196,17 @@ def kept_alphas(trained: Mapping[str, Trained], directions) -> dict[str, float]:
 def paper_tables(ctx: Context, preds: Predictions, trained) -> dict:
     """``{"table2_implicit_fusion": ..., "alpha_grid": ...}`` (Table 2 needs dev labels)."""
     out = {}
-    if preds.has_gold("dev"):
+    if ctx.settings.task == "classification":
+        out["table1_implicit_fusion"] = table1(ctx, preds, trained)
+    elif preds.has_gold("dev"):
         out["table2_implicit_fusion"] = table2(ctx, preds, trained)
     grid = alpha_table(ctx, trained)
     if len(grid):
         out["alpha_grid"] = (
             grid,
             "Every α of the grid (members of one compiled program per direction): the "
-            "engine's dev score and the CCC of the main-only predictions before "
-            "post-processing; 'selected' marks the kept member (best dev score).",
+            "engine's dev score and the scores of the main-only predictions (CCC before "
+            "post-processing, or macro-F1 and accuracy); 'selected' marks the kept member.",
         )
     return out
 
@@ -226,7 +243,71 @@ def alpha_curves(grid: pd.DataFrame, path: Path, *, title: str, metric: str = "C
 def paper_figures(ctx: Context, preds: Predictions, trained, folder: Path) -> list[Path]:
     """The α curves (the paper's Fig. 2 for RECOLA): dev and test CCC vs α."""
     grid = alpha_table(ctx, trained)
-    if not len(grid) or "dev CCC" not in grid.columns:
+    metric = "F1" if ctx.settings.task == "classification" else "CCC"
+    if not len(grid) or f"dev {metric}" not in grid.columns:
         return []
-    title = f"{ctx.corpus.dimension}: main-only CCC vs α (before post-processing)"
-    return [alpha_curves(grid, Path(folder) / "alpha_curves.png", title=title)]
+    if metric == "F1":
+        title = "Fig. 2: dev macro-F1 vs α, evaluated with the main modality only"
+    else:
+        title = f"{ctx.corpus.dimension}: main-only CCC vs α (before post-processing)"
+    return [alpha_curves(grid, Path(folder) / "alpha_curves.png", title=title, metric=metric)]
+
+
+# Table 1 of the paper (F1 [%] on the OMG-Emotion dev set): row -> (audio, video).
+PAPER_TABLE1 = {
+    "SVM [23]": (33.0, math.nan),
+    "CNN [23]": (math.nan, 37.0),
+    "RNN (baseline)": (36.5, 37.9),
+    "RNN (implicit fusion)": (40.2, 42.1),
+}
+
+
+def table1(ctx: Context, preds: Predictions, trained) -> tuple[pd.DataFrame, str]:
+    """Table 1: dev macro-F1 [%] per main modality (ours beside the paper's), accuracy,
+    and a paired bootstrap over dev utterances of implicit fusion vs baseline."""
+    s = ctx.settings
+    recs = ctx.corpus.partitions["dev"]
+    gold = np.concatenate([r.gold for r in recs]).astype(int)
+    cols = {}
+    tests = []
+    for main in s.directions:
+        mod = paper_modality(main)
+        got = {}
+        for row, label in (
+            ("RNN (baseline)", plan_lib.baseline_label(main)),
+            ("RNN (implicit fusion)", plan_lib.fusion_label(main)),
+        ):
+            if label in preds.labels:
+                got[row] = preds.concat(label, "dev", "pred").astype(int)
+        f1 = {r: 100 * cl.macro_f1(p, gold, s.num_classes) for r, p in got.items()}
+        acc = {r: 100 * cl.accuracy(p, gold) for r, p in got.items()}
+        cols[f"{mod} F1"] = [f1.get(r, math.nan) for r in PAPER_TABLE1]
+        cols[f"{mod} F1 (paper)"] = [
+            PAPER_TABLE1[r][0 if mod == "audio" else 1] for r in PAPER_TABLE1
+        ]
+        cols[f"{mod} accuracy"] = [acc.get(r, math.nan) for r in PAPER_TABLE1]
+        if len(got) == 2:
+            b = cl.bootstrap_difference(
+                got["RNN (implicit fusion)"],
+                got["RNN (baseline)"],
+                gold,
+                s.num_classes,
+                n_resamples=min(s.significance_resamples, 2000),
+                seed=0,
+            )
+            tests.append(
+                f"{main}: ΔF1 = {100 * b['delta']:+.1f} points, 95 % CI "
+                f"[{100 * b['ci_low']:+.1f}, {100 * b['ci_high']:+.1f}], one-sided p = "
+                f"{b['p_one_sided']:.3f}"
+            )
+    df = pd.DataFrame(cols, index=pd.Index(list(PAPER_TABLE1), name="system"))
+    df.attrs["formats"] = {c: ".1f" for c in df.columns}
+    alphas = ", ".join(f"{m}: α = {a:g}" for m, a in kept_alphas(trained, s.directions).items())
+    caption = (
+        "Table 1: macro-F1 [%] over 7 classes on the dev set (the OMG convention; the paper "
+        "says F1), main modality only; '(paper)': the paper's OMG-Emotion values (SVM/CNN "
+        "rows are the paper's only). RNN (baseline) = the α = 0 member; RNN (implicit "
+        f"fusion) = best α on dev ({alphas}). Paired bootstrap over dev utterances "
+        "(optimistic: α and epoch were chosen on the same dev set): " + "; ".join(tests) + "."
+    )
+    return df, caption

@@ -1,0 +1,109 @@
+"""The embedded OMG-like corpus (preset ``omg_small``), its reader path and the
+classification scores."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ddat_jax.data import corpus as corpus_lib
+from ddat_jax.data import prepare, sim_omg
+from ddat_jax.evaluation import classification as cl
+
+
+@pytest.fixture(scope="module")
+def omg_root(tmp_path_factory):
+    return sim_omg.generate_corpus(tmp_path_factory.mktemp("omg") / "omg_small", preset="omg_small")
+
+
+@pytest.fixture(scope="module")
+def omg_corpus(omg_root):
+    return corpus_lib.load_corpus(
+        omg_root, modality=("audio", "video"), dimension="emotion", layout="csv"
+    )
+
+
+def test_full_preset_has_the_papers_sizes():
+    p = sim_omg.PRESETS["omg"]
+    assert p.utterances == (2440, 617, 2229) and sum(p.videos) == 567
+    assert (p.audio_dim, p.video_dim, p.annotators) == (88, 4096, 5)
+    assert {"omg", "omg_small"} <= set(prepare.PRESETS)
+
+
+def test_layout_partitions_and_withheld_test_labels(omg_root, omg_corpus):
+    p = sim_omg.PRESETS["omg_small"]
+    for i, part in enumerate(sim_omg.PARTS):
+        recs = omg_corpus.partitions[part]
+        assert len(recs) == p.videos[i]
+        assert sum(r.num_frames for r in recs) == p.utterances[i]
+        assert min(r.num_frames for r in recs) >= 2
+    assert omg_corpus.modality_slices == {"audio": (0, 88), "video": (88, 88 + p.video_dim)}
+    assert omg_corpus.frame_period == 1.0
+    assert not any(r.has_labels for r in omg_corpus.partitions["test"])
+    assert not list((omg_root / "gold" / "emotion").glob("test_*"))
+    key = sim_omg.load_answer_key(omg_root)
+    assert len(key) == sum(p.utterances)
+    train = key[key["stem"].str.startswith("train")]
+    gold = np.concatenate([r.gold for r in omg_corpus.partitions["train"]])
+    np.testing.assert_array_equal(train["gold"].to_numpy(), gold.astype(int))
+
+
+def test_gold_is_the_majority_vote_with_first_class_tie_rule(omg_corpus):
+    votes = np.array([[1, 1, 2, 2, 0], [3, 3, 3, 1, 2], [6, 5, 4, 3, 2], [2, 4, 4, 2, 6]])
+    # ties: {1, 2} -> 1; none -> 3; all single -> 2 (lowest index); {2, 4} -> 2
+    np.testing.assert_array_equal(sim_omg.majority_vote(votes), [1, 3, 2, 2])
+    for r in omg_corpus.partitions["dev"]:
+        expect = [np.bincount(v.astype(int), minlength=7).argmax() for v in r.ratings]
+        np.testing.assert_array_equal(r.gold.astype(int), expect)
+        assert r.ratings.shape[1] == 5
+
+
+def test_classes_are_skewed_and_labels_noisy(omg_root):
+    key = sim_omg.load_answer_key(omg_root)
+    share = np.bincount(key["true_class"], minlength=7) / len(key)
+    assert share[0] == share.max() and share[6] < 0.06
+    agree = float(np.mean(key["true_class"] == key["gold"]))
+    assert 0.6 < agree < 0.97
+
+
+def test_deterministic(tmp_path, omg_root):
+    again = sim_omg.generate_corpus(tmp_path / "again", preset="omg_small")
+    digest = lambda root: hashlib.sha256(
+        (root / "features" / "video" / "dev_003.csv").read_bytes()
+    ).hexdigest()
+    assert digest(again) == digest(omg_root)
+
+
+def test_macro_f1_and_accuracy_against_hand_computed_values():
+    gold = np.array([0, 0, 1, 1, 2, 2])
+    pred = np.array([0, 1, 1, 1, 0, 2])
+    # class 0: tp 1, pred 2, gold 2 -> 0.5; class 1: tp 2, pred 3, gold 2 -> 0.8;
+    # class 2: tp 1, pred 1, gold 2 -> 2/3; absent classes 3..6 are not averaged
+    assert cl.macro_f1(pred, gold, 7) == pytest.approx((0.5 + 0.8 + 2 / 3) / 3)
+    assert cl.accuracy(pred, gold) == pytest.approx(4 / 6)
+    same = cl.bootstrap_difference(pred, pred, gold, 7, n_resamples=50)
+    assert same["delta"] == 0 and same["ci_low"] == 0 and same["ci_high"] == 0
+    better = cl.bootstrap_difference(gold, pred, gold, 7, n_resamples=200)
+    assert better["delta"] > 0 and better["p_one_sided"] < 0.2
+
+
+def test_logistic_regression_recovers_separable_classes():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 300)
+    x = np.eye(3)[y] * 4 + rng.normal(size=(300, 3))
+    w = cl.logistic_regression(x, y, 3, l2=1e-3)
+    assert cl.accuracy(cl.predict_logistic(w, x), y) > 0.95
+
+
+def test_unknown_preset_is_a_sentence():
+    with pytest.raises(ValueError, match="valid"):
+        sim_omg.preset_of("omg_huge")
+
+
+def test_csv_layout_is_the_real_reader_path(omg_root):
+    first = pd.read_csv(omg_root / "features" / "audio" / "train_001.csv")
+    assert first.columns[0] == "time" and len(first.columns) == 89
+    assert (first["time"].diff().dropna() == 1).all()
