@@ -215,7 +215,8 @@ def test_tables_against_numpy(smoke_ctx):
             parts[p] = {"names": ["a", "b", "c"], "pred": pred, "gold": gold[p]}
         systems[label] = SystemPredictions.from_arrays(label, ("arousal",), parts)
     preds = Predictions(systems)
-    t1, _ = tables.table1(ctx, preds)
+    t1, c1 = tables.table1(ctx, preds)
+    assert "Strongest on dev here" in c1 and "pairs trained: video-geo(+audio)" in c1
     uni_audio = preds_of[(plan.uni_label("audio"), "dev")]
     assert t1.loc["Arousal", "audio dev CCC"] == pytest.approx(_ccc(uni_audio, gold["dev"]))
     want_acc = 100 * np.mean((np.concatenate(uni_audio) > 0) == (np.concatenate(gold["dev"]) > 0))

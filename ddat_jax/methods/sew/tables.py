@@ -145,9 +145,26 @@ def table1(ctx: Context, preds: Predictions):
     caption = (
         "Table 1: unimodal results (4 × 120 per-frame GRU regressor; CCC and binary "
         "accuracy of the sign, %); 'paper' = the paper's RECOLA dev values. "
-        f"{legend(ctx)}"
+        f"{strongest(ctx, preds)}{legend(ctx)}"
     )
     return df, caption
+
+
+def strongest(ctx: Context, preds: Predictions) -> str:
+    """A sentence: the strongest modality on dev here vs the paper, and the pairs run."""
+    s: SEWSettings = ctx.settings
+    dev = {
+        m: scores(preds, sew_plan.uni_label(m), "dev")[0]
+        for m in s.unimodal
+        if sew_plan.uni_label(m) in preds.labels and preds.has_gold("dev")
+    }
+    if len(dev) < 2:
+        return ""
+    ours = max(dev, key=dev.get)
+    paper = max(PAPER_T1[s.dimension], key=lambda m: PAPER_T1[s.dimension][m][0])
+    agree = "as in the paper" if ours == paper else f"the paper's is {SHORT[paper]}"
+    pairs = ", ".join(sew_plan.pair_title(p) for p in s.pairs)
+    return f"Strongest on dev here: {SHORT[ours]} ({agree}); pairs trained: {pairs}. "
 
 
 def table2(ctx: Context, preds: Predictions):
