@@ -32,9 +32,12 @@ Generative model (per recording; every constant is in :class:`SewaModel`):
    map of ``[g_a * arousal, g_v * valence, nuisances]`` plus speaker offset and frame
    noise; while silent they are a noise floor plus the partner's (emotion-free) speech.
    Written: mean and coefficient of variation over a centred 6 s window (100 ms hop) = 130.
+   Speakers differ: each recording perturbs the emotion rows of the map
+   (``expression_jitter``), so a model must generalise across speakers.
 5. **Video**: 49 landmarks (x, y), normalised: a neutral face, a per-recording identity
    offset, head pose (smooth nuisance), an emotion displacement (a random smooth map of
-   both dimensions) and tracking jitter. Video informs both dimensions more than audio.
+   both dimensions, perturbed per recording like audio's), smooth per-landmark noise and
+   tracking jitter. Video informs both dimensions more than audio.
    About 2 % of the frames (short stretches) have no face: written as empty fields (NaN).
 
 Answer key: the latent traces, a(t), the speaking mask, the no-face mask, and each
@@ -144,14 +147,15 @@ class SewaModel:
     tau_rater_noise_s: float = 1.0
     silence_fraction: float = 0.35
     silence_s: tuple[float, float] = (2.0, 10.0)
-    audio_gain: tuple[float, float] = (0.55, 0.45)  # (arousal, valence) into the LLD map
+    audio_gain: tuple[float, float] = (0.45, 0.5)  # (arousal, valence) into the LLD map
     audio_noise_sd: float = 2.0
-    audio_slow_noise_sd: float = 1.0
-    video_gain: tuple[float, float] = (0.8, 1.0)
+    audio_slow_noise_sd: float = 3.0
+    video_gain: tuple[float, float] = (0.55, 1.0)
     video_noise_sd: float = 1.0
     video_pose_sd: float = 1.0
-    video_slow_noise_sd: float = 0.8
+    video_slow_noise_sd: float = 2.5
     noface_fraction: float = 0.02
+    expression_jitter: float = 2.0  # per-recording change of the emotion maps (speakers differ)
     window_s: float = 6.0
 
 
@@ -282,7 +286,9 @@ def _audio(rng, g: _Globals, preset, latent, speaking, n: int) -> np.ndarray:
     m, a = MODEL, g.audio
     nuis = _smooth(rng, 4, n, 6.0)
     x = np.concatenate([latent * np.asarray(m.audio_gain)[:, None] / 0.2, nuis], axis=0).T  # [n, 6]
-    lld = np.tanh(x @ a["w1"] + a["b1"]) @ a["w2"]
+    w1 = a["w1"].copy()
+    w1[:2] += m.expression_jitter * rng.standard_normal(w1[:2].shape) * np.abs(a["w1"][:2]).mean()
+    lld = np.tanh(x @ w1 + a["b1"]) @ a["w2"]
     lld += rng.standard_normal(preset.n_lld) * 0.5  # speaker offset
     lld += m.audio_slow_noise_sd * _smooth(rng, preset.n_lld, n, 2.0).T
     partner = _smooth(rng, 4, n, 1.0).T @ a["floor"]
@@ -296,7 +302,8 @@ def _video(rng, g: _Globals, preset, latent, n: int) -> np.ndarray:
     m, v = MODEL, g.video
     k = 2 * preset.n_landmarks
     e = latent * np.asarray(m.video_gain)[:, None] / 0.2
-    feats = np.concatenate([e, e**2 / 3.0], axis=0).T @ v["emotion"]  # [n, k]
+    emap = v["emotion"] + m.expression_jitter * rng.standard_normal(v["emotion"].shape) / 2.0
+    feats = np.concatenate([e, e**2 / 3.0], axis=0).T @ emap  # [n, k]
     pose = m.video_pose_sd * _smooth(rng, 3, n, 4.0).T @ v["pose"]
     identity = rng.standard_normal(k) * 0.7
     slow = m.video_slow_noise_sd * _smooth(rng, k, n, 1.5).T
