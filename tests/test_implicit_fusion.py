@@ -218,3 +218,28 @@ def test_merge_table2_puts_dimensions_side_by_side(tmp_path):
     assert df["valence video test"].tolist() == [0.2] * 8
     with pytest.raises(ValueError, match="two runs of dimension"):
         merge_table2([runs[0], runs[0]])
+
+
+def test_classification_run_writes_table1_and_fig2(tmp_path):
+    """OMG-like smoke run (one direction): cross-entropy on class logits, macro-F1 on dev,
+    Table 1 beside the paper's values, dev F1 vs α (Fig. 2)."""
+    from ddat_jax.data import sim_omg
+
+    spec = importlib.util.spec_from_file_location("omg", REPO / "configs" / "omg_implicit.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    config = module.get_config("smoke")
+    config.data.root = str(sim_omg.generate_corpus(tmp_path / "omg", preset="omg_small"))
+    config.implicit.directions = ("video",)
+    results = run(config, tmp_path / "run")
+    t1 = results["tables"]["table1_implicit_fusion"]
+    assert t1.loc["RNN (implicit fusion)", "video F1 (paper)"] == pytest.approx(42.1)
+    grid = results["tables"]["alpha_grid"]
+    np.testing.assert_allclose(grid["dev score"], grid["dev F1"], atol=1e-6)
+    base = grid[grid["alpha"] == 0.0]["dev F1"].iloc[0]
+    assert t1.loc["RNN (baseline)", "video F1"] == pytest.approx(100 * base, abs=1e-4)
+    fused = grid[grid["selected"]]["dev F1"].iloc[0]
+    assert t1.loc["RNN (implicit fusion)", "video F1"] == pytest.approx(100 * fused, abs=1e-4)
+    assert (tmp_path / "run" / "figures" / "alpha_curves.png").is_file()
+    md = (tmp_path / "run" / "results" / "table1_implicit_fusion.md").read_text()
+    assert "Paired bootstrap over dev utterances" in md

@@ -57,10 +57,17 @@ def model_and_params():
     return model, params, inputs
 
 
-def test_registered_and_shapes(model_and_params):
+@pytest.fixture(scope="module")
+def apply(model_and_params):
+    """One jitted forward pass shared by the tests (compiled once per input shape)."""
+    model = model_and_params[0]
+    return jax.jit(lambda p, x, m=None: model.apply({"params": p}, x, mask=m))
+
+
+def test_registered_and_shapes(model_and_params, apply):
     model, params, inputs = model_and_params
     assert isinstance(build_model("implicit_fusion_rnn", hidden_size=4), ImplicitFusionRNN)
-    out = model.apply({"params": params}, inputs)
+    out = apply(params, inputs)
     assert set(out) == {"main", "aux"}
     assert out["main"].shape == (N, T, 2) and out["aux"].shape == (N, T, 2)
     assert set(params) == {"sp_main", "sp_aux", "sh_rnn", "sh_head"}
@@ -68,22 +75,22 @@ def test_registered_and_shapes(model_and_params):
     assert params["sp_aux"]["weight_ih_l0"].shape == (3 * H, A)
 
 
-def test_matches_numpy_reference_both_views_through_one_shared_block(model_and_params):
+def test_matches_numpy_reference_both_views_through_one_shared_block(model_and_params, apply):
     model, params, inputs = model_and_params
-    out = model.apply({"params": params}, inputs)
+    out = apply(params, inputs)
     for view in ("main", "aux"):
         ref = numpy_branch(params, view, inputs[view])
         np.testing.assert_allclose(np.asarray(out[view]), ref, rtol=1e-4, atol=1e-5)
 
 
-def test_auxiliary_features_never_reach_the_main_prediction(model_and_params):
+def test_auxiliary_features_never_reach_the_main_prediction(model_and_params, apply):
     model, params, inputs = model_and_params
-    out = model.apply({"params": params}, inputs)
+    out = apply(params, inputs)
     nan_aux = {"main": inputs["main"], "aux": np.full_like(inputs["aux"], np.nan)}
-    out_nan = model.apply({"params": params}, nan_aux)
+    out_nan = apply(params, nan_aux)
     np.testing.assert_array_equal(np.asarray(out_nan["main"]), np.asarray(out["main"]))
     assert np.isnan(np.asarray(out_nan["aux"])).all()
-    only = predict_main(model, params, inputs["main"])
+    only = jax.jit(lambda p, x: predict_main(model, p, x))(params, inputs["main"])
     assert set(only) == {"main"}
     np.testing.assert_allclose(np.asarray(only["main"]), np.asarray(out["main"]), atol=1e-6)
     batched = jax.jit(lambda p, x: predict_main(model, p, x, batch_size=2))(params, inputs["main"])
@@ -98,8 +105,8 @@ def test_main_loss_gradient_leaves_aux_block_untouched(model_and_params):
         out = model.apply({"params": p}, inputs)
         return jnp.mean(out["main"] ** 2) + alpha * jnp.mean(out["aux"] ** 2)
 
-    g0 = jax.grad(loss)(params, 0.0)
-    g1 = jax.grad(loss)(params, 0.5)
+    grad = jax.jit(jax.grad(loss))
+    g0, g1 = grad(params, 0.0), grad(params, 0.5)
     assert all(float(jnp.max(jnp.abs(v))) == 0.0 for v in jax.tree.leaves(g0["sp_aux"]))
     assert any(float(jnp.max(jnp.abs(v))) > 0.0 for v in jax.tree.leaves(g1["sp_aux"]))
     # the shared block learns from both modalities
@@ -107,11 +114,11 @@ def test_main_loss_gradient_leaves_aux_block_untouched(model_and_params):
     assert max(float(v) for v in jax.tree.leaves(diff)) > 0.0
 
 
-def test_padded_frames_are_zero_and_do_not_change_valid_frames(model_and_params):
+def test_padded_frames_are_zero_and_do_not_change_valid_frames(model_and_params, apply):
     model, params, inputs = model_and_params
     mask = np.ones((N, T), bool)
     mask[0, 4:] = False
-    out = model.apply({"params": params}, inputs, mask=mask)
+    out = apply(params, inputs, mask)
     assert np.all(np.asarray(out["main"])[0, 4:] == 0) and np.all(
         np.asarray(out["aux"])[0, 4:] == 0
     )

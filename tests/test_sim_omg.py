@@ -107,3 +107,51 @@ def test_csv_layout_is_the_real_reader_path(omg_root):
     first = pd.read_csv(omg_root / "features" / "audio" / "train_001.csv")
     assert first.columns[0] == "time" and len(first.columns) == 89
     assert (first["time"].diff().dropna() == 1).all()
+
+
+def test_convert_a_real_omg_copy_to_the_csv_layout(tmp_path):
+    from ddat_jax.data import omg
+
+    lists = tmp_path / "lists"
+    lists.mkdir()
+    rng = np.random.default_rng(0)
+    rows = {
+        "train": [
+            ("vidA", "utterance_10.mp4", 1),
+            ("vidA", "utterance_2.mp4", 3),
+            ("vidB", "u_1", 0),
+            ("vidB", "u_2", 0),
+        ],
+        "dev": [("vidC", "utterance_1.mp4", 2), ("vidC", "utterance_2.mp4", 6)],
+        "test": [("vidD", "utterance_1.mp4", None), ("vidD", "utterance_2.mp4", None)],
+    }
+    feats = []
+    for part, items in rows.items():
+        df = pd.DataFrame(items, columns=["video", "utterance", "EmotionMaxVote"])
+        if part == "test":
+            df = df.drop(columns="EmotionMaxVote")
+        df.insert(0, "link", "https://example.invalid")
+        df.to_csv(lists / omg.LISTS[part], index=False)
+        feats += [(v, u) for v, u, _ in items]
+    audio = pd.DataFrame(feats, columns=["video", "utterance"])
+    for j in range(3):
+        audio[f"f{j}"] = rng.normal(size=len(audio))
+    audio.to_csv(tmp_path / "audio.csv", index=False)
+    video = audio.rename(columns=lambda c: c.replace("f", "g") if c.startswith("f") else c)
+    video.to_csv(tmp_path / "video.csv", index=False)
+    root = omg.convert_omg(
+        lists, {"audio": tmp_path / "audio.csv", "video": tmp_path / "video.csv"}, tmp_path / "out"
+    )
+    c = corpus_lib.load_corpus(root, modality=("audio", "video"), dimension="emotion", layout="csv")
+    first = c.partitions["train"][0]
+    assert first.name == "train_vidA"
+    np.testing.assert_array_equal(first.gold, [3, 1])  # utterance_2 before utterance_10
+    row = audio[(audio.video == "vidA") & (audio.utterance == "utterance_2.mp4")]
+    np.testing.assert_allclose(
+        first.features[0, :3], row[["f0", "f1", "f2"]].to_numpy()[0], rtol=1e-6
+    )
+    assert not c.partitions["test"][0].has_labels
+    bad = lists / omg.LISTS["dev"]
+    bad.write_text("video,utterance,EmotionMaxVote\nvidC,utterance_1.mp4,9\n")
+    with pytest.raises(ValueError, match="class index"):
+        omg.convert_omg(lists, {"audio": tmp_path / "audio.csv"}, tmp_path / "out2")
