@@ -229,7 +229,7 @@ def alpha_curves(grid: pd.DataFrame, path: Path, *, title: str, metric: str = "C
         best = float(g.loc[g["selected"], "alpha"].iloc[0])
         ax.axvline(best, color=color, lw=0.8, alpha=0.5)
     ax.set_xlabel("α (weight of the auxiliary modality's loss)")
-    ax.set_ylabel(metric)
+    ax.set_ylabel("macro-F1" if metric == "F1" else metric)
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
