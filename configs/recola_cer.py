@@ -62,6 +62,7 @@ def get_config(arg=None):
     c.cer.stl = True  # one STL network per dimension (Table III)
     c.cer.paper = "recola"  # published values beside ours: "recola" | "creativeit" | "none"
     c.cer.report = "dev"
+    c.cer.folds = False  # True: leave-one-partition-out (CreativeIT's sessions)
     c.cer.significance_resamples = 9999
     c.cer.figure_frames = 256
     c.cer.rolling = 100

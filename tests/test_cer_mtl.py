@@ -215,3 +215,55 @@ def test_tiny_run_end_to_end(tmp_path, small_corpus_root):
     assert len(result["tables"]["cer_claims"]) == 0  # one system: nothing to compare
     assert (tmp_path / "figures" / "cer_fig2_predictions.png").is_file()
     assert (tmp_path / "results" / "cer_claims.md").is_file()
+
+
+def test_fold_job_trains_on_the_other_partitions_with_their_statistics():
+    from ddat_jax.experiment.systems import Job
+
+    rng = np.random.default_rng(4)
+    data, lengths = {}, {}
+    for k, part in enumerate(("s1", "s2", "s3")):
+        x = rng.normal(loc=k, scale=k + 1, size=(4, 6, 2)).astype(np.float32)
+        mask = np.zeros((4, 6), bool)
+        mask[:, 2:] = True
+        data[part] = {"inputs": x, "mask": mask, "targets": {"emotion": x[..., :1]}}
+        lengths[part] = np.full(4, 6)
+    job = Job(data, lengths, None, (None,), None, {}, None)
+    fold = cer_plan._fold_job(job, "s2")
+    assert set(fold.data) == {"train", "dev"}
+    raw = np.concatenate([data["s1"]["inputs"], data["s3"]["inputs"]])
+    valid = np.concatenate([data["s1"]["mask"], data["s3"]["mask"]])
+    mean, std = raw[valid].mean(0), raw[valid].std(0, ddof=1)
+    np.testing.assert_allclose(
+        fold.data["train"]["inputs"], (raw - mean) / std, rtol=1e-5, atol=1e-6
+    )
+    np.testing.assert_allclose(
+        fold.data["dev"]["inputs"], (data["s2"]["inputs"] - mean) / std, rtol=1e-5, atol=1e-6
+    )
+    np.testing.assert_array_equal(fold.data["dev"]["mask"], data["s2"]["mask"])
+    assert len(fold.lengths["train"]) == 8
+
+
+@pytest.mark.slow
+def test_leave_one_session_out_run(tmp_path):
+    """configs/creativeit_cer.py:smoke end to end (5 folds per system)."""
+    from ddat_jax.experiment import run
+
+    spec = importlib.util.spec_from_file_location("cit", REPO / "configs/creativeit_cer.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    c = module.get_config("smoke")
+    c.data.root = str(sim_creativeit_root(tmp_path))
+    c.cer.losses = ("ccc",)
+    result = run(c, tmp_path / "run")
+    t = result["tables"]["cer_table_losses"]
+    assert t.loc["Multimodal", "CCC loss Dom paper"] == 0.18
+    assert np.isfinite(t.loc["Multimodal", ["CCC loss Act", "CCC loss Val", "CCC loss Dom"]]).all()
+    members = pd.read_csv(tmp_path / "run" / "results" / "members.csv")
+    assert sorted(members["fold"].unique()) == [f"session{i}" for i in range(1, 6)]
+
+
+def sim_creativeit_root(tmp_path):
+    from ddat_jax.data import sim_creativeit
+
+    return sim_creativeit.generate_corpus(tmp_path / "cit", preset="creativeit_small", seed=0)

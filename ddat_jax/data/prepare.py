@@ -14,7 +14,7 @@ from pathlib import Path
 from absl import logging
 
 from ddat_jax.data import corpus as corpus_lib
-from ddat_jax.data import delay, preprocess, sim_omg, sim_sewa, synthetic
+from ddat_jax.data import delay, preprocess, sim_creativeit, sim_omg, sim_sewa, synthetic
 
 
 def _recola_like(preset: str, seed: int) -> Path:
@@ -27,6 +27,7 @@ PRESETS = {
     "small": _recola_like,
     **dict.fromkeys(sim_sewa.PRESETS, sim_sewa.ensure_corpus),  # SEWA-like, CSV layout
     **dict.fromkeys(sim_omg.PRESETS, sim_omg.ensure_corpus),  # OMG-like, CSV layout
+    **dict.fromkeys(sim_creativeit.PRESETS, sim_creativeit.ensure_corpus),  # CER-MTL
 }
 
 
@@ -79,6 +80,11 @@ def prepare_corpus(data_cfg) -> corpus_lib.Corpus:
     logging.info("loaded %s in %.2f s", root, time.perf_counter() - t0)
     delay_frames = int(round(_delay_s(data_cfg.delay_s, corpus) / corpus.frame_period))
     corpus = preprocess.shift_corpus_labels(corpus, delay_frames)
+    if "train" not in corpus.partitions:
+        # Leave-one-partition-out corpora (sessions, no train partition): the statistics of
+        # every recording; a method re-standardises per fold (CER-MTL does).
+        every = [r for recs in corpus.partitions.values() for r in recs]
+        return preprocess.standardise(corpus, stats=preprocess.fit_standardiser(every))
     return preprocess.standardise(corpus)
 
 

@@ -20,8 +20,9 @@ from ddat_jax.methods.cer_mtl import plan, settings, tables
 
 
 def check_corpus(corpus) -> None:
-    """Train and dev need labels for every dimension of the run."""
-    for part in ("train", "dev"):
+    """Train and dev (or, for leave-one-partition-out, every partition) need labels."""
+    needed = ("train", "dev") if "train" in corpus.partitions else tuple(corpus.partitions)
+    for part in needed:
         recs = corpus.partitions.get(part) or []
         if not recs or not all(r.has_labels for r in recs):
             raise ValueError(

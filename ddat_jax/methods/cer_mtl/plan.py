@@ -20,11 +20,14 @@ from __future__ import annotations
 import dataclasses
 import functools
 
+import jax
 import numpy as np
+import pandas as pd
 
 from ddat_jax import models
 from ddat_jax import train as train_lib
-from ddat_jax.experiment.systems import Context, Job, System
+from ddat_jax.experiment import training
+from ddat_jax.experiment.systems import Context, Job, System, Trained
 from ddat_jax.methods.cer_mtl import data as cer_data
 from ddat_jax.methods.cer_mtl.settings import CERSettings
 from ddat_jax.models.cer import context_frames
@@ -137,12 +140,72 @@ def job_for(spec: Spec):
     return job
 
 
+def restandardise(train: dict, other: dict) -> tuple[dict, dict]:
+    """Both partitions z-scored with the statistics of ``train``'s valid (target) frames.
+
+    The corpus was standardised with the statistics of every recording (it has no train
+    partition); z-scoring again with a fold's train statistics equals standardising the raw
+    features with them (affine maps compose), so no held-out statistics leak into a fold.
+    """
+    x = train["inputs"][train["mask"]].astype(np.float64)
+    mean, std = x.mean(axis=0), x.std(axis=0, ddof=1)
+    std = np.where(std > 1e-8, std, 1.0)
+    z = lambda a: ((a - mean) / std).astype(np.float32)  # noqa: E731
+    return {**train, "inputs": z(train["inputs"])}, {**other, "inputs": z(other["inputs"])}
+
+
+def _fold_job(job: Job, held: str) -> Job:
+    """The job of one fold: train on every other partition, select on ``held``."""
+    rest = [p for p in job.data if p != held]
+    train = {
+        "inputs": np.concatenate([job.data[p]["inputs"] for p in rest]),
+        "mask": np.concatenate([job.data[p]["mask"] for p in rest]),
+        "targets": {"emotion": np.concatenate([job.data[p]["targets"]["emotion"] for p in rest])},
+    }
+    train, dev = restandardise(train, job.data[held])
+    lengths = {"train": np.concatenate([job.lengths[p] for p in rest]), "dev": job.lengths[held]}
+    return dataclasses.replace(job, data={"train": train, "dev": dev}, lengths=lengths)
+
+
+def train_folds(ctx: Context, job: Job, upstream, *, key, workdir, device, label) -> Trained:
+    """Leave-one-partition-out: one network per held-out partition (``fold_<partition>/``).
+
+    ``outputs[p]`` are the predictions of the network that did not see ``p`` (out-of-fold);
+    ``dev_score`` is the mean of the folds' best dev scores.
+    """
+    folds = {}
+    for k, held in enumerate(job.data):
+        folds[held] = training.train_job(
+            f"{workdir.name}/fold_{held}",
+            f"{label} [fold {held}]",
+            _fold_job(job, held),
+            key=jax.random.fold_in(key, k),
+            workdir=workdir / f"fold_{held}",
+            device=device,
+        )
+    first = next(iter(folds.values()))
+    members = pd.concat([t.members.assign(fold=p) for p, t in folds.items()], ignore_index=True)
+    return Trained(
+        name=workdir.name,
+        label=label,
+        model=first.model,
+        params=first.params,
+        arch=first.arch,
+        dev_score=float(np.mean([t.dev_score for t in folds.values()])),
+        outputs={p: t.outputs["dev"] for p, t in folds.items()},
+        seconds=float(sum(t.seconds for t in folds.values())),
+        members=members,
+    )
+
+
 def plan(ctx: Context) -> tuple[System, ...]:
     """The systems; only those predicting the corpus's first dimension enter the generic
-    CCC tables (whose gold standard is that dimension); all enter the paper's tables."""
+    CCC tables (whose gold standard is that dimension); all enter the paper's tables.
+    With ``folds`` every system trains leave-one-partition-out (:func:`train_folds`)."""
     first = ctx.corpus.dimension
+    fit = train_folds if ctx.settings.folds else None
     return tuple(
-        System(name=p.name, label=p.label, job=job_for(p), in_tables=p.dims[0] == first)
+        System(name=p.name, label=p.label, job=job_for(p), train=fit, in_tables=p.dims[0] == first)
         for p in specs(ctx.settings)
     )
 

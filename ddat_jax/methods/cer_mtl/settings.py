@@ -34,7 +34,10 @@ class CERSettings:
       stl: also train one single-task network per dimension (Table III).
       paper: whose published values are printed beside ours (``recola``, ``creativeit``,
         ``none``).
-      report: the partition of the paper tables (``dev``, as the paper).
+      report: the partition of the paper tables (``dev``, as the paper); ignored with folds.
+      folds: leave-one-partition-out over every loaded partition (CreativeIT's sessions):
+        each system trains one network per held-out partition; the paper tables report the
+        mean CCC over the folds.
       significance_resamples: resamples of the recording-level permutation tests.
       figure_frames, rolling: Fig. 2's span and its rolling-CCC window (256, 100).
     """
@@ -50,6 +53,7 @@ class CERSettings:
     stl: bool = True
     paper: str = "recola"
     report: str = "dev"
+    folds: bool = False
     significance_resamples: int = 9999
     figure_frames: int = 256
     rolling: int = 100
@@ -104,7 +108,13 @@ def settings_from_config(config) -> CERSettings:
             raise ValueError(f"config.cer.{field} must be >= 1, got {cer[field]}")
     if cer.paper not in PAPERS:
         raise ValueError(f"config.cer.paper={cer.paper!r} is not valid; valid: {list(PAPERS)}")
-    if cer.report not in tuple(config.data.partitions):
+    folds = bool(cer.folds)
+    if folds and len(tuple(config.data.partitions)) < 2:
+        raise ValueError(
+            "config.cer.folds=True needs at least 2 partitions in config.data.partitions, "
+            f"got {tuple(config.data.partitions)}"
+        )
+    if not folds and cer.report not in tuple(config.data.partitions):
         raise ValueError(
             f"config.cer.report={cer.report!r} is not a loaded partition "
             f"{tuple(config.data.partitions)}"
@@ -121,6 +131,7 @@ def settings_from_config(config) -> CERSettings:
         stl=bool(cer.stl),
         paper=str(cer.paper),
         report=str(cer.report),
+        folds=folds,
         significance_resamples=int(cer.significance_resamples),
         figure_frames=int(cer.figure_frames),
         rolling=int(cer.rolling),

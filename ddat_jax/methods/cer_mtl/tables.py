@@ -113,8 +113,21 @@ def prediction(ctx: Context, trained, name: str, outputs, part: str):
     return [p[:, None] for p in per_dim(ctx, t, spec, part)[spec.dims[0]]], None
 
 
-def _scores(ctx, trained, part) -> dict[str, dict[str, float]]:
-    """``{system: {dim: CCC over the concatenated recordings of part}}``."""
+def report_parts(ctx: Context) -> tuple[str, ...]:
+    """The partitions the paper tables score: every fold's, or ``settings.report``."""
+    s: CERSettings = ctx.settings
+    return tuple(ctx.corpus.partitions) if s.folds else (s.report,)
+
+
+def _scores(ctx, trained) -> dict[str, dict[str, float]]:
+    """``{system: {dim: CCC}}``: the mean over the report partitions of the CCC over the
+    concatenation of each partition's recordings (one partition without folds)."""
+    parts = report_parts(ctx)
+    per = [_part_scores(ctx, trained, p) for p in parts]
+    return {n: {d: float(np.mean([x[n][d] for x in per])) for d in per[0][n]} for n in per[0]}
+
+
+def _part_scores(ctx, trained, part) -> dict[str, dict[str, float]]:
     out = {}
     for spec in specs(ctx.settings):
         preds = per_dim(ctx, trained[spec.name], spec, part)
@@ -211,17 +224,19 @@ def _claims(s: CERSettings) -> list[tuple[str, str, str, str]]:
     return out
 
 
-def claims_table(ctx: Context, trained, part: str) -> pd.DataFrame:
-    """ΔCCC and the one-sided recording-level permutation p of each claim of the paper."""
+def claims_table(ctx: Context, trained, parts) -> pd.DataFrame:
+    """ΔCCC and the one-sided recording-level permutation p of each claim of the paper,
+    over the recordings of ``parts`` pooled (out-of-fold predictions with folds)."""
     s: CERSettings = ctx.settings
     by_name = {p.name: p for p in specs(s)}
-    recs = ctx.corpus.partitions[part]
+    recs = [r for p in parts for r in ctx.corpus.partitions[p]]
     cache: dict[str, dict] = {}
     rows = []
     for claim, a, b, d in _claims(s):
         for n in (a, b):
             if n not in cache:
-                cache[n] = per_dim(ctx, trained[n], by_name[n], part)
+                per = [per_dim(ctx, trained[n], by_name[n], p) for p in parts]
+                cache[n] = {k: [x for q in per for x in q[k]] for k in per[0]}
         gold = [gold_of(r, ctx.corpus, d) for r in recs]
         test = stats.paired_permutation_test(
             cache[a][d],
@@ -251,8 +266,9 @@ def claims_table(ctx: Context, trained, part: str) -> pd.DataFrame:
 def paper_tables(ctx: Context, preds, trained: Mapping[str, Trained]) -> dict:
     """Tables I/II (loss × modality), III (MTL vs STL), IV (N) and the claims' tests."""
     s: CERSettings = ctx.settings
-    part = s.report
-    scores = _scores(ctx, trained, part)
+    parts = report_parts(ctx)
+    part = f"mean over {len(parts)} folds of the" if s.folds else s.report
+    scores = _scores(ctx, trained)
     where = f"{part} CCC (concatenated recordings), ours beside the paper's ('paper', at N = 20)"
     n = f"N = {s.window}, t = {s.stride} frames ({'causal' if s.causal else 'centred'})"
     out = {
@@ -265,8 +281,8 @@ def paper_tables(ctx: Context, preds, trained: Mapping[str, Trained]) -> dict:
             f"Table IV: multimodal MTL, {s.losses[0].upper()} loss, per N; {where}.",
         ),
         "cer_claims": (
-            claims_table(ctx, trained, part),
-            f"The paper's claims on {part}: ΔCCC and one-sided paired permutation "
+            claims_table(ctx, trained, parts),
+            f"The paper's claims on {'+'.join(parts)}: ΔCCC and one-sided paired permutation "
             "test over recordings (statistic: concatenated CCC of A − B).",
         ),
     }
@@ -296,7 +312,7 @@ def paper_figures(ctx: Context, preds, trained, folder: Path) -> list:
     import matplotlib.pyplot as plt
 
     s: CERSettings = ctx.settings
-    part = s.report
+    part = report_parts(ctx)[0]
     rec = ctx.corpus.partitions[part][0]
     sp = [p for p in specs(s) if p.kind == "mtl" and p.variant == 0 and p.window == s.window]
     span = min(s.figure_frames + s.rolling, rec.num_frames)
