@@ -242,6 +242,11 @@ def test_fold_job_trains_on_the_other_partitions_with_their_statistics():
     )
     np.testing.assert_array_equal(fold.data["dev"]["mask"], data["s2"]["mask"])
     assert len(fold.lengths["train"]) == 8
+    thinned = cer_plan._fold_job(job, "s2", every=3)
+    np.testing.assert_array_equal(
+        thinned.data["train"]["mask"], np.concatenate([data["s1"]["mask"], data["s3"]["mask"]])[::3]
+    )
+    assert len(thinned.lengths["train"]) == 3
 
 
 @pytest.mark.slow

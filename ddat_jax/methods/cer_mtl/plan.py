@@ -91,7 +91,7 @@ def columns(corpus, modalities: tuple[str, ...]) -> np.ndarray:
     return np.concatenate(cols)
 
 
-@functools.lru_cache(maxsize=4)
+@functools.lru_cache(maxsize=2)
 def _inputs(ctx: Context, variant: int, window: int):
     """Chunked inputs and masks of every partition (shared by the systems of a variant/N)."""
     s: CERSettings = ctx.settings
@@ -102,6 +102,15 @@ def _inputs(ctx: Context, variant: int, window: int):
         feats = [r.features[:, cols] for r in recs]
         out[part] = cer_data.chunk_partition(feats, None, chunk=s.chunk, left=left, right=right)
     return out
+
+
+def thin(part: dict, every: int) -> dict:
+    """Every ``every``-th sequence of an engine partition (``[::every]`` on every array)."""
+    return {
+        "inputs": part["inputs"][::every],
+        "mask": part["mask"][::every],
+        "targets": {k: v[::every] for k, v in part["targets"].items()},
+    }
 
 
 def job_for(spec: Spec):
@@ -119,6 +128,8 @@ def job_for(spec: Spec):
                 y = [cer_data.chunk_array(g, s.chunk, left, right) for g in gold]
                 d["targets"] = {"emotion": np.concatenate(y).astype(np.float32)}
             data[part] = d
+        if "train" in data and s.train_every > 1:
+            data["train"] = thin(data["train"], s.train_every)
         lengths = {p: np.full(d["mask"].shape[0], d["mask"].shape[1]) for p, d in data.items()}
         term = train_lib.Term(loss=spec.loss, output="emotion", target="targets/emotion")
         score = train_lib.Score(
@@ -154,16 +165,20 @@ def restandardise(train: dict, other: dict) -> tuple[dict, dict]:
     return {**train, "inputs": z(train["inputs"])}, {**other, "inputs": z(other["inputs"])}
 
 
-def _fold_job(job: Job, held: str) -> Job:
-    """The job of one fold: train on every other partition, select on ``held``."""
+def _fold_job(job: Job, held: str, every: int = 1) -> Job:
+    """The job of one fold: train on every other partition (every ``every``-th chunk),
+    select on ``held``."""
     rest = [p for p in job.data if p != held]
     train = {
         "inputs": np.concatenate([job.data[p]["inputs"] for p in rest]),
         "mask": np.concatenate([job.data[p]["mask"] for p in rest]),
         "targets": {"emotion": np.concatenate([job.data[p]["targets"]["emotion"] for p in rest])},
     }
-    train, dev = restandardise(train, job.data[held])
-    lengths = {"train": np.concatenate([job.lengths[p] for p in rest]), "dev": job.lengths[held]}
+    train, dev = restandardise(thin(train, every), job.data[held])
+    lengths = {
+        "train": np.full(len(train["mask"]), train["mask"].shape[1]),
+        "dev": job.lengths[held],
+    }
     return dataclasses.replace(job, data={"train": train, "dev": dev}, lengths=lengths)
 
 
@@ -178,7 +193,7 @@ def train_folds(ctx: Context, job: Job, upstream, *, key, workdir, device, label
         folds[held] = training.train_job(
             f"{workdir.name}/fold_{held}",
             f"{label} [fold {held}]",
-            _fold_job(job, held),
+            _fold_job(job, held, ctx.settings.train_every),
             key=jax.random.fold_in(key, k),
             workdir=workdir / f"fold_{held}",
             device=device,

@@ -31,6 +31,8 @@ class CERSettings:
       causal: causal window ending at the frame (default) or centred (the paper's Eq. 1).
       chunk: target frames per training sequence (``batch_size`` sequences per step;
         4 × 64 = the paper's batch of 256 frames, drawn from 4 places of the corpus).
+      train_every: keep every k-th training chunk (1: all; > 1 only to make a ``:quick``
+        CPU run affordable — selection and reports use every frame).
       stl: also train one single-task network per dimension (Table III).
       paper: whose published values are printed beside ours (``recola``, ``creativeit``,
         ``none``).
@@ -50,6 +52,7 @@ class CERSettings:
     stride: int = 10
     causal: bool = True
     chunk: int = 64
+    train_every: int = 1
     stl: bool = True
     paper: str = "recola"
     report: str = "dev"
@@ -103,7 +106,14 @@ def settings_from_config(config) -> CERSettings:
     windows = tuple(int(n) for n in cer.windows)
     if not windows or min(windows) < 4 or len(set(windows)) != len(windows):
         raise ValueError(f"config.cer.windows={windows}: expected distinct N >= 4")
-    for field in ("stride", "chunk", "significance_resamples", "figure_frames", "rolling"):
+    for field in (
+        "stride",
+        "chunk",
+        "train_every",
+        "significance_resamples",
+        "figure_frames",
+        "rolling",
+    ):
         if int(cer[field]) < 1:
             raise ValueError(f"config.cer.{field} must be >= 1, got {cer[field]}")
     if cer.paper not in PAPERS:
@@ -128,6 +138,7 @@ def settings_from_config(config) -> CERSettings:
         stride=int(cer.stride),
         causal=bool(cer.causal),
         chunk=int(cer.chunk),
+        train_every=int(cer.train_every),
         stl=bool(cer.stl),
         paper=str(cer.paper),
         report=str(cer.report),
