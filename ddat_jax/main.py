@@ -1,10 +1,17 @@
 """Runs one experiment: ``python -m ddat_jax.main --config=configs/recola_re.py[:args]``.
 
 Config arguments (after ``:``, comma-separated) pick a variant, e.g.
-``configs/recola_re.py:modality=video_geometric,dimension=valence`` or ``...:smoke``
-(seconds on a CPU); any field can be overridden with ``--config.<section>.<field>=value``,
-e.g. ``--config.data.root=/path/to/AVEC2016``, ``--config.train.epochs=30``,
-``--config.grid.seeds=3``, ``--config.model.arch='((1,40),(3,80))'``.
+``configs/recola_re.py:modality=video_geometric,dimension=valence`` or ``...:smoke``.
+The DDAT configs (recola_re, recola_pu, recola_baseline) take:
+  modality=audio|video_appearance|video_geometric (or several joined with +)
+  dimension=arousal|valence     preset=recola|small (embedded corpus)     seed=N
+  aux=re|pu|none|both (which systems)     smoke (tiny corpus and model: about 20 s)
+
+Common overrides (any field: --config.<section>.<field>=value):
+  --config.data.root=/path/to/AVEC2016     your own copy instead of the embedded corpus
+  --config.train.epochs=30    --config.grid.seeds=3 (mean ± std over seeds)
+  --config.model.arch='((1,40),(3,80))'    architectures to try, best on dev
+  --config.ddat.systems='("stl","ddat_re_sum")'    --config.run.parallel=1 (one at a time)
 
 Outputs go to ``--workdir`` (default ``runs/<config name>[-<variant>]``); a workdir holding
 a run with another config is refused before anything is written (``--overwrite``

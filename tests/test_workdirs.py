@@ -64,6 +64,9 @@ def test_a_changed_override_is_named(tmp_path):
         ("train.optimizer", "rmsprop", r"config.train.optimizer='rmsprop' is not valid"),
         ("postprocess.grids", "x", r"config.postprocess.grids='x' is not valid"),
         ("grid.seeds", 0, r"config.grid.seeds must be >= 1"),
+        ("data.preset", "recolla", r"config.data.preset='recolla' is not an embedded corpus"),
+        ("data.gold", "median", r"config.data.gold='median' is not valid"),
+        ("data.layout", "arff", r"config.data.layout='arff' is not valid"),
     ],
 )
 def test_config_mistakes_get_a_sentence(field, value, message):

@@ -72,8 +72,28 @@ def _positive(config, field: str, minimum: int = 1) -> int:
     return value
 
 
+def check_data(data) -> None:
+    """The ``config.data`` fields that can be checked without reading the corpus."""
+    from ddat_jax.data import prepare
+    from ddat_jax.data.corpus import GOLD_METHODS, LAYOUTS
+
+    for name, valid in (("layout", LAYOUTS), ("gold", tuple(GOLD_METHODS))):
+        if data[name] not in valid:
+            raise ValueError(
+                f"config.data.{name}={data[name]!r} is not valid; valid values: {list(valid)}"
+            )
+    if not data.root and data.preset not in prepare.PRESETS:
+        raise ValueError(
+            f"config.data.preset={data.preset!r} is not an embedded corpus; valid values: "
+            f"{sorted(prepare.PRESETS)} (or give your corpus with config.data.root)"
+        )
+    if not str(data.modality).strip("+"):
+        raise ValueError("config.data.modality is empty; e.g. 'audio' or 'audio+video_geometric'")
+
+
 def experiment_settings(config) -> ExperimentSettings:
     """Builds and validates the generic settings (raises ``ValueError`` naming the field)."""
+    check_data(config.data)
     for field in CHOICES:
         check_choice(config, field)
     for field in ("train.epochs", "train.batch_size", "train.eval_every", "train.log_every"):
