@@ -281,11 +281,12 @@ def fit(
         run.hparams, run.key_data, member_params, run.arrays, spec=spec, placement=placement
     )
     run.compile_s += time.perf_counter() - t0
-    state = _drive(run, state, workdir, progress or (lambda line: print(line, flush=True)))
+    emit = progress or (lambda line: print(line, flush=True))
+    state = _drive(run, state, workdir, emit, throttle_s=10.0 if progress is None else 0.0)
     return _result(state, k, time.perf_counter() - t_start, run.compile_s)
 
 
-def _drive(run: _Run, state, workdir: Path, emit: Callable[[str], None]):
+def _drive(run: _Run, state, workdir: Path, emit: Callable[[str], None], throttle_s: float):
     """The chunk loop: resume, dispatch ahead, host work per finished chunk, final save."""
     spec, options, k = run.spec, run.options, run.members
     inputs = {"hparams": run.hparams, "key_data": run.key_data}
@@ -305,7 +306,15 @@ def _drive(run: _Run, state, workdir: Path, emit: Callable[[str], None]):
         kept = records.read_metrics_before(metrics_path, start)
         metrics_path.write_text("".join(line + "\n" for line in kept))
         host_hp = _host(run.hparams)
-        show = records.Progress(emit, options.label, spec.epochs, start)
+        # The default console printer is throttled (a line at most every 10 s); a caller's
+        # own ``progress`` callable gets every chunk.
+        show = records.Progress(
+            emit,
+            options.label,
+            spec.epochs,
+            start,
+            min_interval_s=throttle_s,
+        )
         stopped = np.asarray(_host(state.stopped_epoch))[:k]
 
         def process(first, last, chunk_state):

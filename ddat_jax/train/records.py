@@ -93,12 +93,26 @@ def format_eta(seconds: float) -> str:
 
 
 class Progress:
-    """One short line per chunk: epoch, loss, dev score, best, active members, ETA."""
+    """A short progress line: epoch, loss, dev score, best, active members, ETA.
 
-    def __init__(self, emit: Callable[[str], None], label: str, epochs: int, start: int):
+    Printed for the first chunk (after compilation), the last epoch, and otherwise at most
+    once every ``min_interval_s`` seconds, so a long run's console stays readable; every
+    epoch is in ``metrics.jsonl`` regardless.
+    """
+
+    def __init__(
+        self,
+        emit: Callable[[str], None],
+        label: str,
+        epochs: int,
+        start: int,
+        min_interval_s: float = 10.0,
+    ):
         self.emit, self.label, self.epochs, self.start = emit, label, epochs, start
         self.t0 = time.perf_counter()
         self.first_chunk_s: float | None = None
+        self.min_interval_s = float(min_interval_s)
+        self.last_emit: float | None = None
 
     def eta(self, first: int, last: int) -> str:
         elapsed = time.perf_counter() - self.t0
@@ -111,6 +125,12 @@ class Progress:
         return "?" if last < self.epochs else "0m00s"
 
     def __call__(self, host, first: int, last: int, members: int) -> None:
+        eta = self.eta(first, last)
+        now = time.perf_counter()
+        due = self.last_emit is None or now - self.last_emit >= self.min_interval_s
+        if not (due or last >= self.epochs):
+            return
+        self.last_emit = now
         e = last - 1
         h = host.history
         active = np.asarray(h.active)[:members, e]
@@ -126,7 +146,7 @@ class Progress:
         self.emit(
             f"{prefix}epoch {last}/{self.epochs}  loss {loss:.4g}  dev {dev:.4f}  "
             f"best {best[m]:.4f}{who} @ {int(np.asarray(host.best_epoch)[m])}  "
-            f"active {int(active.sum())}/{members}  ETA {self.eta(first, last)}"
+            f"active {int(active.sum())}/{members}  ETA {eta}"
         )
 
 
