@@ -6,9 +6,9 @@ Command (embedded corpus):
     python -m ddat_jax.main --config=configs/recola_baseline.py
     python -m ddat_jax.main --config=configs/recola_baseline.py:smoke
 
-Expected runtime (audio → arousal): about 5 min on a 2-core CPU. Expected results on the
+Expected runtime (audio → arousal): about 4 min on a 2-core CPU. Expected results on the
 embedded corpus (audio → arousal, seed 0, test CCC after post-processing): STL ≈ 0.73,
-CL-DNN ≈ 0.72, CL-GRU ≈ 0.72 (the same systems as in the recola_re run).
+CL-DNN ≈ 0.72, CL-GRU ≈ 0.74 (bit-identical to the same systems of the recola_re run).
 """
 
 from ddat_jax.config import ddat_config

@@ -1,4 +1,4 @@
-"""DDAT with the perception-uncertainty (PU) auxiliary task on RECOLA (METHODS.md §1).
+"""DDAT with the perception-uncertainty (PU) auxiliary task on RECOLA (the DDAT paper, Sec. IV).
 
 Systems: STL, MTL-PU (stage 1), DDAT-PU (stage 2 on the predicted PU), CL-DNN, CL-GRU.
 
@@ -10,11 +10,11 @@ Other modality / dimension, and the smoke variant (small corpus, tiny model):
 Real AVEC 2016 copy (PU needs ratings_individual/):
     python -m ddat_jax.main --config=configs/recola_pu.py --config.data.root=/path/to/AVEC2016
 
-Expected runtime (audio → arousal, GRU 2 × 64): about 11-13 min on a 2-core CPU.
+Expected runtime (audio → arousal, GRU 2 × 64): about 4.5 min on a 2-core CPU.
 
 Expected results on the embedded corpus (audio → arousal, seed 0, test CCC after
 post-processing; see experiments/results/cpu2core_recola_pu_audio_arousal): STL ≈ 0.73,
-MTL-PU ≈ 0.74, DDAT-PU ≈ 0.73, CL-DNN ≈ 0.72, CL-GRU ≈ 0.72.
+MTL-PU ≈ 0.74, DDAT-PU ≈ 0.73, CL-DNN ≈ 0.72, CL-GRU ≈ 0.74.
 """
 
 from ddat_jax.config import ddat_config
