@@ -177,57 +177,14 @@ def train_job(
     """
     t0 = time.perf_counter()
     check_job_hash(name, job, workdir)
-    seeds = int(job.settings.seeds)
-    settings = weight_settings(job)
-    # Member m = (setting m // seeds, seed m % seeds): every setting shares the seeds
-    # (common random numbers), whatever the architecture.
-    keys = jax.random.wrap_key_data(
-        np.tile(
-            np.asarray(jax.random.key_data(train_lib.member_keys(key, seeds))), (len(settings), 1)
-        )
-    )
-    train_data = {p: job.data[p] for p in ("train", "dev")}
-    rows, params_of, models = [], [], {}
-    for arch in job.archs:
-        model = job.model_fn(arch)
-        models[arch_tag(arch)] = model
-        result = _fit_arch(
-            job,
-            model,
-            arch,
-            member_hparams(job, settings, seeds),
-            keys,
-            train_data,
-            workdir,
-            device,
-            label,
-            progress,
-        )
-        for m in range(len(settings) * seeds):
-            row = {"arch": arch_tag(arch), "setting": m // seeds, "seed": m % seeds}
-            row.update(
-                {
-                    f"w/{k}": v
-                    for k, v in settings[m // seeds].items()
-                    if k in job.sweep or k in job.tied
-                }
-            )
-            row.update(
-                best_dev_score=float(np.asarray(result.best_score)[m]),
-                best_epoch=int(np.asarray(result.best_epoch)[m]),
-                stopped_epoch=int(np.asarray(result.stopped_epoch)[m]),
-            )
-            rows.append(row)
-            params_of.append((arch, _take(result.best_params, m)))
-    members = pd.DataFrame(rows)
+    members, params_of, models = _train_members(job, key, workdir, device, label, progress)
     kept = select_member(members, job.settings.select)
     members["selected"] = np.arange(len(members)) == kept
     arch, params = params_of[kept]
     model = models[arch_tag(arch)]
-    outputs = predict_all(model, params, job, device)
     same = (members["arch"] == arch_tag(arch)) & (members["setting"] == members["setting"][kept])
     seed_outputs = ()
-    if seeds > 1:
+    if int(job.settings.seeds) > 1:
         seed_outputs = tuple(
             predict_all(model, params_of[i][1], job, device) for i in np.flatnonzero(same)
         )
@@ -243,12 +200,46 @@ def train_job(
         params=params,
         arch=arch,
         dev_score=float(members["best_dev_score"].iloc[kept]),
-        outputs=outputs,
+        outputs=predict_all(model, params, job, device),
         seconds=time.perf_counter() - t0,
         members=members,
         seed_outputs=seed_outputs,
         member_outputs=member_outputs,
     )
+
+
+def _train_members(job: Job, key, workdir, device, label, progress):
+    """Every architecture's members (settings × seeds) as one program each.
+
+    Returns:
+      ``(members table, [(arch, best params)] in table order, {arch tag: model})``.
+    """
+    seeds = int(job.settings.seeds)
+    settings = weight_settings(job)
+    # Member m = (setting m // seeds, seed m % seeds): every setting shares the seeds
+    # (common random numbers), whatever the architecture.
+    seed_keys = np.asarray(jax.random.key_data(train_lib.member_keys(key, seeds)))
+    keys = jax.random.wrap_key_data(np.tile(seed_keys, (len(settings), 1)))
+    hparams = member_hparams(job, settings, seeds)
+    train_data = {p: job.data[p] for p in ("train", "dev")}
+    swept = set(job.sweep) | set(job.tied)
+    rows, params_of, models = [], [], {}
+    for arch in job.archs:
+        model = models[arch_tag(arch)] = job.model_fn(arch)
+        result = _fit_arch(
+            job, model, arch, hparams, keys, train_data, workdir, device, label, progress
+        )
+        for m in range(len(settings) * seeds):
+            row = {"arch": arch_tag(arch), "setting": m // seeds, "seed": m % seeds}
+            row.update({f"w/{k}": v for k, v in settings[m // seeds].items() if k in swept})
+            row.update(
+                best_dev_score=float(np.asarray(result.best_score)[m]),
+                best_epoch=int(np.asarray(result.best_epoch)[m]),
+                stopped_epoch=int(np.asarray(result.stopped_epoch)[m]),
+            )
+            rows.append(row)
+            params_of.append((arch, _take(result.best_params, m)))
+    return pd.DataFrame(rows), params_of, models
 
 
 def _fit_arch(job, model, arch, hparams, keys, train_data, workdir, device, label, progress):
