@@ -7,6 +7,7 @@
 ``ddat_re_vector`` stage 2 on ``[x, e]``, ``e = x − x̂``
 ``ddat_re_sum``    stage 2 on ``[x, E]``, ``E = Σ_i f(x_i − x̂_i)`` (``re_reduce``)
 ``ddat_pu``        stage 2 on ``[x, û]``, the stage-1 model's predicted PU
+``dnn``            the frame-level DNN (``cl_dnn_hidden``) on ``x``, no curriculum
 ``cl_dnn``         curriculum learning (easy → hard by PU) with the 2×1024 DNN
 ``cl_gru``         curriculum learning with the GRU-RNN
 =================  ==========================================================
@@ -18,6 +19,7 @@ a manifest); stage 2 reads only that folder, so stage 2 can run alone on an exis
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 
 import numpy as np
@@ -74,6 +76,17 @@ def emotion_job(ctx: Context, inputs_of, heads: Mapping[str, int], extra_targets
 
 def stl_job(ctx: Context, upstream) -> Job:
     return emotion_job(ctx, lambda p, b: b["x"], {})
+
+
+def dnn_job(ctx: Context, upstream) -> Job:
+    """The plain DNN row (Table I "DNNs"): STL's data and objective, the frame-level DNN
+    of the curriculum baseline (``cl_dnn_hidden``), trained on whole recordings."""
+    hidden = ctx.settings.cl_dnn_hidden
+    return dataclasses.replace(
+        stl_job(ctx, upstream),
+        model_fn=lambda _: models.build_model("dnn", hidden_sizes=hidden, heads={"emotion": 1}),
+        archs=(None,),
+    )
 
 
 def mtl_job(aux: str):
@@ -133,6 +146,8 @@ def plan(ctx: Context) -> tuple[System, ...]:
             out.append(
                 System(s2, LABELS[s2], stage2_job(s2), depends=(dep,) if dep in needed_s1 else ())
             )
+    if "dnn" in names:
+        out.append(System("dnn", "DNN", dnn_job))
     if "cl_dnn" in names:
         out.append(System("cl_dnn", "CL-DNN", stl_job, train=curriculum.train_cl_dnn))
     if "stl" in names:

@@ -7,6 +7,7 @@ below it takes the frozen :class:`DDATSettings`.
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 LABELS = {
     "stl": "STL",
@@ -15,6 +16,7 @@ LABELS = {
     "ddat_re_vector": "DDAT-RE vector",
     "ddat_re_sum": "DDAT-RE sum",
     "ddat_pu": "DDAT-PU",
+    "dnn": "DNN",
     "cl_dnn": "CL-DNN",
     "cl_gru": "CL-GRU",
 }
@@ -23,7 +25,9 @@ SYSTEMS_BY_AUX = {
     "re": ("stl", "mtl_re", "ddat_re_vector", "ddat_re_sum", "cl_dnn", "cl_gru"),
     "pu": ("stl", "mtl_pu", "ddat_pu", "cl_dnn", "cl_gru"),
     "none": ("stl", "cl_dnn", "cl_gru"),
-    "both": ALL_SYSTEMS,
+    "both": tuple(n for n in ALL_SYSTEMS if n != "dnn"),
+    # Every row of the paper's Tables I/II, the plain DNN (no curriculum) included.
+    "paper": ALL_SYSTEMS,
 }
 # stage-2 system → (stage-1 system, difficulty variant)
 STAGE2 = {
@@ -59,6 +63,8 @@ class DDATSettings:
     cl_dnn_hidden: tuple[int, ...] = (1024, 1024)
     significance_resamples: int = 9999
     stage1_hash: str = ""
+    # config.data (read by the AVEC-official scoring to load the unshifted gold standard).
+    data: Any = dataclasses.field(default=None, compare=False, hash=False)
 
 
 def _choice(value, valid, field: str) -> str:
@@ -137,4 +143,5 @@ def settings_from_config(config) -> DDATSettings:
         cl_dnn_hidden=tuple(int(h) for h in d.cl_dnn_hidden),
         significance_resamples=int(d.significance_resamples),
         stage1_hash=stage1_hash,
+        data=config.data,
     )
