@@ -244,6 +244,8 @@ def run(config, workdir: str | Path, *, overwrite: bool = False) -> dict:
     """
     t0 = time.perf_counter()
     method, settings, msettings = validate(config)
+    if method.run is not None:  # a method that drives several experiments (ddat_paper)
+        return method.run(config, workdir, overwrite=overwrite)
     workdir = Path(workdir)
     workdirs.prepare(config, workdir, overwrite=overwrite)
     corpus = prepare.prepare_corpus(config.data)

@@ -61,6 +61,7 @@ class Method:
     row_order: tuple[str, ...] = ()
     n_resamples: Callable[[Any], int] = lambda ctx: 9999
     dims: Callable[[Any], tuple[str, ...]] = lambda ctx: (ctx.corpus.dimension,)
+    run: Callable[..., dict] | None = None  # replaces the whole experiment (a driver of several)
 
 
 def _methods() -> dict[str, Method]:
@@ -69,7 +70,7 @@ def _methods() -> dict[str, Method]:
     from ddat_jax.methods import sew
     from ddat_jax.methods import soft_prediction
 
-    return {"cer_mtl": cer_mtl.METHOD, "ddat": ddat.METHOD, "implicit_fusion": implicit_fusion.METHOD, "sew": sew.METHOD, "soft_prediction": soft_prediction.METHOD}
+    return {"cer_mtl": cer_mtl.METHOD, "ddat": ddat.METHOD, "implicit_fusion": implicit_fusion.METHOD, "sew": sew.METHOD, "soft_prediction": soft_prediction.METHOD, "ddat_paper": ddat.PAPER_METHOD}
 
 
 METHODS: dict[str, Method] = _methods()

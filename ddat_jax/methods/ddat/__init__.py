@@ -10,7 +10,7 @@ paper's Tables III (difficulty vs improvement) and IV (dynamic tuning and late f
 from __future__ import annotations
 
 from ddat_jax.methods import Method
-from ddat_jax.methods.ddat import plan, settings, tables
+from ddat_jax.methods.ddat import paper, plan, settings, tables
 
 
 def check_corpus(corpus) -> None:
@@ -36,3 +36,13 @@ METHOD = Method(
     row_order=settings.ALL_SYSTEMS,
     n_resamples=lambda ctx: ctx.settings.significance_resamples,
 )
+
+PAPER_METHOD = Method(
+    name="ddat_paper",
+    settings=paper.paper_settings,
+    plan=lambda ctx: (),
+    prediction=tables.prediction,
+    comparisons=lambda labels: {},
+    run=paper.run_paper,
+)
+"""The whole DDAT paper (3 feature sets × 2 dimensions): ``configs/ddat_paper.py``."""

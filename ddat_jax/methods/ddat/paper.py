@@ -1,0 +1,183 @@
+"""The DDAT paper in one command: every cell (3 feature sets × 2 dimensions) as one DDAT
+experiment, then the paper's Tables I–IV and Figures 2–4 across the cells.
+
+``python -m ddat_jax.main --config=configs/ddat_paper.py`` reaches :func:`run_paper`
+through the method ``ddat_paper`` (its :attr:`Method.run` replaces the single-experiment
+pipeline). Layout of the paper workdir::
+
+    config.json                     the paper config
+    cells/<feature set>-<dimension>/ one complete DDAT run each (its own config.json,
+                                     tables, predictions, figures, report) and
+                                     cell_complete.json (written last: config + checksums)
+    results/                        paper_table{1,2,3,4}[_vs_paper|_permutation_p].{csv,md},
+                                     avec_official_scoring.{csv,md}, fusion_weights.json
+    figures/                        fig2_ccc_per_stream.png, fig3_best_fusion_<dim>.png,
+                                     fig4_fusion_contributions.png
+    report.md
+
+Resumable per cell: a re-run skips every cell whose ``cell_complete.json`` records the same
+cell config and whose recorded files still have their checksums; any other cell is run
+(again) by :func:`ddat_jax.experiment.run`, which itself resumes finished trainings and
+refuses a workdir holding another config.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import time
+from pathlib import Path
+
+import ml_collections
+import pandas as pd
+
+from ddat_jax import atomic
+from ddat_jax.experiment import workdirs
+from ddat_jax.methods.ddat import paper_values, settings
+from ddat_jax.predictions import MANIFEST, Predictions, read_predictions
+
+PAPER_GRID = tuple((n, u) for n in (1, 3, 5, 7, 9) for u in (40, 80, 120))
+ARCH_CHOICES = ("auto", "paper", "config")
+MARKER = "cell_complete.json"
+CELL_FILES = (
+    "results/table1_before_postprocessing.csv",
+    "results/table2_after_postprocessing.csv",
+    f"predictions/{MANIFEST}",
+    "report.md",
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class PaperSettings:
+    """The paper driver's settings (``config.paper``) and the cells' DDAT settings."""
+
+    feature_sets: tuple[str, ...]
+    dimensions: tuple[str, ...]
+    arch: str
+    cell: settings.DDATSettings
+
+
+def paper_settings(config) -> PaperSettings:
+    """Validates ``config.paper`` and the DDAT sections every cell uses."""
+    p = config.paper
+    fs, dims = tuple(p.feature_sets), tuple(p.dimensions)
+    bad = [f for f in fs if f not in paper_values.FEATURE_SETS]
+    if not fs or bad:
+        raise ValueError(
+            f"config.paper.feature_sets={fs!r}: expected a non-empty subset of "
+            f"{list(paper_values.FEATURE_SETS)}"
+        )
+    if not dims or any(d not in paper_values.DIMENSIONS for d in dims):
+        raise ValueError(
+            f"config.paper.dimensions={dims!r}: expected a non-empty subset of "
+            f"{list(paper_values.DIMENSIONS)}"
+        )
+    if p.arch not in ARCH_CHOICES:
+        raise ValueError(f"config.paper.arch={p.arch!r} is not valid; valid: {list(ARCH_CHOICES)}")
+    return PaperSettings(fs, dims, str(p.arch), settings.settings_from_config(config))
+
+
+def resolve_arch(choice: str, configured) -> tuple:
+    """``paper``: the paper's grid {1,3,5,7,9} × {40,80,120}; ``config``: model.arch;
+    ``auto``: the grid on an accelerator, model.arch on CPU (decided at run time)."""
+    if choice == "paper":
+        return PAPER_GRID
+    if choice == "auto":
+        import jax
+
+        if jax.default_backend() != "cpu":
+            return PAPER_GRID
+    return tuple(tuple(int(v) for v in a) for a in configured)
+
+
+def cell_config(config, modality: str, dimension: str, arch) -> ml_collections.ConfigDict:
+    """The DDAT experiment config of one cell (the paper config without ``paper``)."""
+    d = config.to_dict()
+    d.pop("paper")
+    c = ml_collections.ConfigDict(d)
+    c.method = "ddat"
+    c.name = f"{config.name}/{modality}-{dimension}"
+    c.data.modality = modality
+    c.data.dimension = dimension
+    c.model.arch = tuple(arch)
+    return c
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def cell_complete(cfg, cwd: Path) -> bool:
+    """Whether ``cwd`` holds a finished run of ``cfg`` whose files are unchanged."""
+    path = cwd / MARKER
+    if not path.is_file():
+        return False
+    try:
+        marker = json.loads(path.read_text())
+    except json.JSONDecodeError:
+        return False
+    if workdirs.differences(marker.get("config", {}), workdirs.config_dict(cfg)):
+        return False
+    files = marker.get("files", {})
+    return all((cwd / rel).is_file() and _sha(cwd / rel) == h for rel, h in files.items())
+
+
+def run_cell(cfg, cwd: Path, *, overwrite: bool) -> str:
+    """Runs one cell unless complete; returns ``"skipped"`` or ``"ran in <s> s"``."""
+    from ddat_jax.experiment.run import run
+
+    if not overwrite and cell_complete(cfg, cwd):
+        return "skipped (complete, verified)"
+    t0 = time.perf_counter()
+    (cwd / MARKER).unlink(missing_ok=True)
+    run(cfg, cwd, overwrite=overwrite)
+    files = {rel: _sha(cwd / rel) for rel in CELL_FILES}
+    marker = {"config": workdirs.config_dict(cfg), "files": files}
+    atomic.write_text(cwd / MARKER, json.dumps(marker, indent=1) + "\n")
+    return f"ran in {time.perf_counter() - t0:.0f} s"
+
+
+@dataclasses.dataclass(frozen=True)
+class Cell:
+    """One finished cell read back from disk."""
+
+    modality: str
+    dimension: str
+    tables: dict[str, pd.DataFrame]
+    predictions: Predictions
+
+
+def load_cell(modality: str, dimension: str, cwd: Path) -> Cell:
+    """A cell's tables (every ``results/*.csv``) and predictions (with extras)."""
+    tables = {p.stem: pd.read_csv(p, index_col=0) for p in sorted((cwd / "results").glob("*.csv"))}
+    return Cell(modality, dimension, tables, read_predictions(cwd / "predictions"))
+
+
+def run_paper(config, workdir, *, overwrite: bool = False) -> dict:
+    """Runs every cell (resumable), then writes the paper's tables, figures and report.
+
+    Returns:
+      ``{"tables": {name: DataFrame}, "cells": {(modality, dimension): Cell},
+      "seconds": float, "cell_status": {cell: str}}``.
+    """
+    from ddat_jax.methods.ddat import paper_outputs
+
+    t0 = time.perf_counter()
+    s = paper_settings(config)
+    workdir = Path(workdir)
+    workdirs.prepare(config, workdir, overwrite=overwrite)
+    arch = resolve_arch(s.arch, config.model.arch)
+    print(f"DDAT paper: {len(s.feature_sets) * len(s.dimensions)} cells, archs {arch}", flush=True)
+    cells, status = {}, {}
+    for fs in s.feature_sets:
+        for dim in s.dimensions:
+            cwd = workdir / "cells" / f"{fs}-{dim}"
+            cfg = cell_config(config, fs, dim, arch)
+            status[f"{fs}-{dim}"] = run_cell(cfg, cwd, overwrite=overwrite)
+            print(f"[cell {fs}-{dim}] {status[f'{fs}-{dim}']}", flush=True)
+            cells[(fs, dim)] = load_cell(fs, dim, cwd)
+    found = paper_outputs.write_all(cells, workdir, status, seconds=time.perf_counter() - t0)
+    seconds = time.perf_counter() - t0
+    print(f"DDAT paper done in {seconds:.0f} s; results in {workdir}", flush=True)
+    return {"tables": found, "cells": cells, "seconds": seconds, "cell_status": status}

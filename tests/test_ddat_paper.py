@@ -1,0 +1,131 @@
+"""The DDAT paper driver (configs/ddat_paper.py): cells, resumption, the paper's tables."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats as sstats
+
+from ddat_jax.experiment import run, validate
+from ddat_jax.methods.ddat import paper, paper_outputs
+from ddat_jax.methods.ddat import paper_values as pv
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def paper_config(arg="smoke", root=None, **paper_fields):
+    spec = importlib.util.spec_from_file_location("ddat_paper", REPO / "configs/ddat_paper.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    config = module.get_config(arg)
+    if root is not None:
+        config.data.root = str(root)
+    for k, v in paper_fields.items():
+        config.paper[k] = v
+    return config
+
+
+def test_paper_values_typed_in_once():
+    for table in (pv.TABLE1, pv.TABLE2):
+        assert set(table) == {
+            "stl", "mtl_re", "mtl_pu", "ddat_re_vector", "ddat_re_sum", "ddat_pu",
+            "dnn", "cl_dnn", "cl_gru",
+        }  # fmt: skip
+        assert all(len(row) == 12 for row in table.values())
+    assert pv.table_value(pv.TABLE2, "ddat_re_sum", "audio", "arousal", "test") == (0.694, True)
+    assert pv.table_value(pv.TABLE1, "stl", "video_geometric", "valence", "test") == (0.403, False)
+    assert pv.TABLE4["P_re,dt + P_pu,dt + P_bs"][3] == 0.660  # the paper's best valence test
+
+
+def test_config_variants_and_arch_choice():
+    quick = paper_config("quick")
+    assert quick.method == "ddat_paper" and quick.paper.arch == "config"
+    assert quick.model.arch == ((1, 32),)
+    assert paper_config("arch=paper").paper.arch == "paper"
+    assert paper.resolve_arch("paper", ((2, 64),)) == paper.PAPER_GRID
+    assert len(paper.PAPER_GRID) == 15 and (9, 120) in paper.PAPER_GRID
+    assert paper.resolve_arch("config", ((2, 64),)) == ((2, 64),)
+    s = validate(paper_config())[2]
+    assert s.cell.systems == (
+        "stl", "mtl_re", "mtl_pu", "ddat_re_vector", "ddat_re_sum", "ddat_pu",
+        "dnn", "cl_dnn", "cl_gru",
+    )  # fmt: skip
+    with pytest.raises(ValueError, match="config.paper.feature_sets"):
+        validate(paper_config(feature_sets=("audio", "eeg")))
+    with pytest.raises(ValueError, match="config.paper.arch"):
+        validate(paper_config(arch="huge"))
+
+
+def test_cell_config_is_a_ddat_experiment():
+    c = paper.cell_config(paper_config(), "video_geometric", "valence", ((3, 40),))
+    assert c.method == "ddat" and "paper" not in c
+    assert (c.data.modality, c.data.dimension, c.model.arch) == (
+        "video_geometric",
+        "valence",
+        ((3, 40),),
+    )
+    validate(c)
+
+
+def _fisher_p(a, b, n):  # independent reference: scipy, the paper's formula
+    z = (math.atanh(a) - math.atanh(b)) / math.sqrt(2 / (n - 3))
+    return sstats.norm.sf(z)
+
+
+@pytest.mark.parametrize("ddat,mtl,stl", [(0.60, 0.55, 0.50), (0.56, 0.555, 0.3), (0.4, 0.5, 0.6)])
+def test_marks_follow_the_fisher_test(ddat, mtl, stl):
+    df = pd.DataFrame({"test CCC": [stl, mtl, ddat]}, index=["STL", "MTL-PU", "DDAT-PU"])
+    n = 2000
+    want = ("*" if _fisher_p(ddat, mtl, n) < 0.05 else "") + (
+        "†" if _fisher_p(ddat, stl, n) < 0.05 else ""
+    )
+    assert paper_outputs._marks(df, "DDAT-PU", "test", n) == want
+
+
+def test_one_cell_paper_run_resumes_per_cell(tmp_path, small_corpus_root):
+    """One feature set × one dimension end to end; a re-run skips the verified cell and a
+    modified cell file makes it run again."""
+    config = paper_config(root=small_corpus_root, feature_sets=("audio",), dimensions=("arousal",))
+    config.ddat.systems = ("stl", "mtl_re", "ddat_re_sum", "mtl_pu", "ddat_pu")
+    out = run(config, tmp_path)
+    assert out["cell_status"]["audio-arousal"].startswith("ran")
+    t2 = out["tables"]["paper_table2"]
+    assert list(t2.index) == ["STL", "MTL-RE", "MTL-PU", "DDAT-RE sum", "DDAT-PU"]
+    assert list(t2.columns) == ["audio-eGeMAPS aro dev", "audio-eGeMAPS aro test"]
+    vs = out["tables"]["paper_table2_vs_paper"]
+    assert vs.loc["DDAT-RE sum", "audio-eGeMAPS aro test"].endswith("(0.694*)")
+    t4 = out["tables"]["paper_table4"]
+    assert list(t4.index) == list(paper_outputs.TABLE4_ROWS)
+    assert np.isfinite(t4["aro test"].astype(float)).all()
+    weights = json.loads((tmp_path / "results/fusion_weights.json").read_text())
+    assert set(weights["arousal"]["rows"]["P_re + P_pu + P_bs"]["coefs"]) == {
+        "audio/P_re",
+        "audio/P_pu",
+        "audio/P_bs",
+    }
+    assert (tmp_path / "figures/fig2_ccc_per_stream.png").is_file()
+    assert (tmp_path / "cells/audio-arousal/predictions_original_timeline").is_dir()
+    again = run(config, tmp_path)
+    assert again["cell_status"]["audio-arousal"].startswith("skipped")
+    pd.testing.assert_frame_equal(
+        again["tables"]["paper_table2_values"], out["tables"]["paper_table2_values"]
+    )
+    report = tmp_path / "cells/audio-arousal/report.md"
+    report.write_text(report.read_text() + "\n")
+    assert not paper.cell_complete(
+        paper.cell_config(config, "audio", "arousal", ((1, 16),)), tmp_path / "cells/audio-arousal"
+    )
+
+
+@pytest.mark.slow
+def test_whole_paper_smoke(tmp_path, small_corpus_root):
+    out = run(paper_config(root=small_corpus_root), tmp_path)
+    assert out["tables"]["paper_table2"].shape == (9, 12)
+    assert out["tables"]["paper_table4"].shape[0] == 9
+    assert len(list((tmp_path / "figures").glob("*.png"))) == 4
