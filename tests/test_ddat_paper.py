@@ -129,3 +129,24 @@ def test_whole_paper_smoke(tmp_path, small_corpus_root):
     assert out["tables"]["paper_table2"].shape == (9, 12)
     assert out["tables"]["paper_table4"].shape[0] == 9
     assert len(list((tmp_path / "figures").glob("*.png"))) == 4
+
+
+@pytest.mark.slow
+def test_cl_gru_searches_its_own_architecture(tmp_path, small_corpus_root):
+    """arch=paper style: CL-GRU runs its curriculum per architecture, keeps the best on dev."""
+    spec = importlib.util.spec_from_file_location("recola_re", REPO / "configs/recola_re.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    config = module.get_config("smoke")
+    config.data.root = str(small_corpus_root)
+    config.ddat.systems = ("cl_gru",)
+    config.model.arch = ((1, 4), (1, 8))
+    config.train.epochs = 1
+    config.ddat.cl_epochs_per_stage = 1
+    out = run(config, tmp_path)
+    members = pd.read_csv(tmp_path / "results/members.csv")
+    assert sorted(members["arch"].astype(str).unique()) == ["1x4", "1x8"]
+    kept = members[members["selected"]]
+    assert len(kept) == 1
+    assert out["dev_score"]["CL-GRU"] == pytest.approx(members["best_dev_score"].max(), abs=1e-6)
+    assert (tmp_path / "train/cl_gru/1x4").is_dir() and (tmp_path / "train/cl_gru/1x8").is_dir()

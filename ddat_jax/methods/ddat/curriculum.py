@@ -19,6 +19,7 @@ import dataclasses
 
 import jax
 import numpy as np
+import pandas as pd
 
 from ddat_jax import models
 from ddat_jax.data import preprocess
@@ -130,7 +131,21 @@ def train_cl_dnn(ctx: Context, job: Job, upstream, *, key, workdir, device, labe
 
 
 def train_cl_gru(ctx: Context, job: Job, upstream, *, key, workdir, device, label) -> Trained:
-    """CL-GRU: the curriculum with the GRU-RNN (STL's architecture when it was searched)."""
-    arch = upstream["stl"].arch if "stl" in upstream else job.archs[0]
-    gru = dataclasses.replace(job, archs=(arch,))
-    return train_stages(ctx, gru, key=key, workdir=workdir, device=device, label=label)
+    """CL-GRU: the curriculum with the GRU-RNN; with several architectures each one runs
+    the whole curriculum (``workdir/<layers>x<units>/``) and the best on dev is kept, as
+    the paper searches every system's structure."""
+    if len(job.archs) == 1:
+        gru = dataclasses.replace(job, archs=(job.archs[0],))
+        return train_stages(ctx, gru, key=key, workdir=workdir, device=device, label=label)
+    results = []
+    for arch in job.archs:
+        gru = dataclasses.replace(job, archs=(arch,))
+        sub = workdir / "x".join(str(v) for v in arch)
+        results.append(train_stages(ctx, gru, key=key, workdir=sub, device=device, label=label))
+    best = max(range(len(results)), key=lambda i: results[i].dev_score)
+    members = pd.concat(
+        [r.members.assign(selected=(i == best)) for i, r in enumerate(results)],
+        ignore_index=True,
+    )
+    seconds = sum(r.seconds for r in results)
+    return dataclasses.replace(results[best], members=members, seconds=seconds)

@@ -153,9 +153,8 @@ def plan(ctx: Context) -> tuple[System, ...]:
     if "stl" in names:
         out.append(System("stl", "STL", stl_job))
     if "cl_gru" in names:
-        # With an architecture search, CL-GRU uses STL's kept architecture.
-        dep = ("stl",) if len(s.archs) > 1 and "stl" in names else ()
-        out.append(System("cl_gru", "CL-GRU", stl_job, depends=dep, train=curriculum.train_cl_gru))
+        # With an architecture search, CL-GRU searches its own (the curriculum per arch).
+        out.append(System("cl_gru", "CL-GRU", stl_job, train=curriculum.train_cl_gru))
     return tuple(out)
 
 
