@@ -35,14 +35,16 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from ddat_jax.atomic import write_text
+from ddat_jax.atomic import swap_folder, write_text
 from ddat_jax.data import csv_layout
 from ddat_jax.data.avec2016 import (
     DIMENSIONS,
@@ -422,96 +424,122 @@ def extract_corpus(
         f"rating dimensions: {sorted(rating_files) or 'none'}"
     )
 
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    records = []
-    total_audio = total_wall = 0.0
-    for i, (stem, path) in enumerate(wavs.items(), start=1):
-        t0 = time.perf_counter()
-        audio = read_audio(path, sample_rate=sample_rate, resample=resample, mixdown=mixdown)
-        times, streams = extract_recording(audio, st, frame_period=period, windows=win)
-        t_extract = time.perf_counter() - t0
-        _write_features(out, st, stem, times, streams, win)
-        rec = {
-            "stem": stem,
-            "audio": str(path),
-            "duration_s": round(audio.duration, 6),
-            "source_rate": audio.source_rate,
-            "resampled": audio.resampled,
-            "source_channels": audio.source_channels,
-            "frames": int(len(times)),
-            "labels": {},
-        }
-        for dim in rating_files:
-            if (dim, stem) not in traces:
-                continue
-            frame = traces[dim, stem]
-            values, beyond = resample_trace(
-                frame,
-                times,
-                path=rating_files[dim][stem],
-                audio_path=path,
-                duration=audio.duration,
-            )
-            raters = [str(c) for c in frame.columns[1:]]
-            _write_labels(out, st, dim, stem, times, values, raters, gold)
-            rec["labels"][dim] = {
-                "ratings": str(rating_files[dim][stem]),
-                "raters": raters,
-                "trace_beyond_audio_s": round(beyond, 6),
+    # The corpus is written into a sibling temporary folder and swapped in at the end, so
+    # ``out`` never mixes files of two runs (and a killed run leaves the old corpus intact).
+    final = _check_out(Path(out))
+    out = final.parent / f".{final.name}.tmp-{uuid.uuid4().hex[:8]}"
+    out.mkdir(parents=True)
+    try:
+        records = []
+        total_audio = total_wall = 0.0
+        for i, (stem, path) in enumerate(wavs.items(), start=1):
+            t0 = time.perf_counter()
+            audio = read_audio(path, sample_rate=sample_rate, resample=resample, mixdown=mixdown)
+            times, streams = extract_recording(audio, st, frame_period=period, windows=win)
+            t_extract = time.perf_counter() - t0
+            _write_features(out, st, stem, times, streams, win)
+            rec = {
+                "stem": stem,
+                "audio": str(path),
+                "duration_s": round(audio.duration, 6),
+                "source_rate": audio.source_rate,
+                "resampled": audio.resampled,
+                "source_channels": audio.source_channels,
+                "frames": int(len(times)),
+                "labels": {},
             }
-        wall = time.perf_counter() - t0
-        rec["extract_s"] = round(t_extract, 4)
-        rec["wall_s"] = round(wall, 4)
-        rec["x_real_time"] = round(audio.duration / max(t_extract, 1e-9), 2)
-        records.append(rec)
-        total_audio += audio.duration
-        total_wall += wall
-        note = f", resampled from {audio.source_rate} Hz" if audio.resampled else ""
-        note += (
-            f", {audio.source_channels} channels mixed down" if audio.source_channels > 1 else ""
-        )
-        say(
-            f"[{i}/{len(wavs)}] {path.name}: {audio.duration:.2f} s{note} -> {len(times)} frames "
-            f"in {wall:.2f} s ({audio.duration / max(wall, 1e-9):.1f}x real time)"
-        )
-    if part_map is not None:
-        lines = ["stem,partition"] + [f"{s},{part_map[s]}" for s in stems]
-        write_text(out / "partitions.csv", "\n".join(lines) + "\n")
+            for dim in rating_files:
+                if (dim, stem) not in traces:
+                    continue
+                frame = traces[dim, stem]
+                values, beyond = resample_trace(
+                    frame,
+                    times,
+                    path=rating_files[dim][stem],
+                    audio_path=path,
+                    duration=audio.duration,
+                )
+                raters = [str(c) for c in frame.columns[1:]]
+                _write_labels(out, st, dim, stem, times, values, raters, gold)
+                rec["labels"][dim] = {
+                    "ratings": str(rating_files[dim][stem]),
+                    "raters": raters,
+                    "trace_beyond_audio_s": round(beyond, 6),
+                }
+            wall = time.perf_counter() - t0
+            rec["extract_s"] = round(t_extract, 4)
+            rec["wall_s"] = round(wall, 4)
+            rec["x_real_time"] = round(audio.duration / max(t_extract, 1e-9), 2)
+            records.append(rec)
+            total_audio += audio.duration
+            total_wall += wall
+            note = f", resampled from {audio.source_rate} Hz" if audio.resampled else ""
+            note += (
+                f", {audio.source_channels} channels mixed down"
+                if audio.source_channels > 1
+                else ""
+            )
+            say(
+                f"[{i}/{len(wavs)}] {path.name}: {audio.duration:.2f} s{note} -> "
+                f"{len(times)} frames in {wall:.2f} s "
+                f"({audio.duration / max(wall, 1e-9):.1f}x real time)"
+            )
+        if part_map is not None:
+            lines = ["stem,partition"] + [f"{s},{part_map[s]}" for s in stems]
+            write_text(out / "partitions.csv", "\n".join(lines) + "\n")
 
-    elapsed = time.perf_counter() - t_start
-    speed = total_audio / max(elapsed, 1e-9)
-    manifest = {
-        "style": style,
-        "description": st.description,
-        "layout": st.layout,
-        "modality": st.modality,
-        "num_features": st.num_features,
-        "frame_period": period,
-        "windows_s": win,
-        "edge_rule": "frames before the first / after the last complete window's centre copy "
-        "that window",
-        "sample_rate": sample_rate,
-        "resample": resample,
-        "mixdown": mixdown,
-        "gold": gold,
-        "dimensions": sorted(rating_files),
-        "opensmile": _version(),
-        "load_corpus": (
-            f"load_corpus({str(out)!r}, modality={st.modality!r}, dimension=<one of "
-            f"{sorted(rating_files) or list(DIMENSIONS)}>, layout={st.layout!r})"
-        ),
-        "recordings": records,
-        "total_audio_s": round(total_audio, 3),
-        "total_wall_s": round(elapsed, 3),
-        "x_real_time": round(speed, 2),
-    }
-    write_text(out / MANIFEST, json.dumps(manifest, indent=1) + "\n")
+        elapsed = time.perf_counter() - t_start
+        speed = total_audio / max(elapsed, 1e-9)
+        manifest = {
+            "style": style,
+            "description": st.description,
+            "layout": st.layout,
+            "modality": st.modality,
+            "num_features": st.num_features,
+            "frame_period": period,
+            "windows_s": win,
+            "edge_rule": "frames before the first / after the last complete window's centre copy "
+            "that window",
+            "sample_rate": sample_rate,
+            "resample": resample,
+            "mixdown": mixdown,
+            "gold": gold,
+            "dimensions": sorted(rating_files),
+            "opensmile": _version(),
+            "load_corpus": (
+                f"load_corpus({str(final)!r}, modality={st.modality!r}, dimension=<one of "
+                f"{sorted(rating_files) or list(DIMENSIONS)}>, layout={st.layout!r})"
+            ),
+            "recordings": records,
+            "total_audio_s": round(total_audio, 3),
+            "total_wall_s": round(elapsed, 3),
+            "x_real_time": round(speed, 2),
+        }
+        write_text(out / MANIFEST, json.dumps(manifest, indent=1) + "\n")
+        swap_folder(out, final)
+    finally:
+        if out.exists():  # a failed run leaves no half-written corpus behind
+            shutil.rmtree(out, ignore_errors=True)
     say(
         f"done: {len(wavs)} recordings, {total_audio:.1f} s of audio in {elapsed:.1f} s "
-        f"({speed:.1f}x real time, style {style}); corpus at {out}"
+        f"({speed:.1f}x real time, style {style}); corpus at {final}"
     )
     return manifest
+
+
+def _check_out(out: Path) -> Path:
+    """``out`` may be new, empty, or a corpus an earlier run of this extractor wrote (it is
+    then replaced whole); any other non-empty folder is refused, so nothing of the user's
+    is deleted and no stale recording lies beside the new ones."""
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{out}: --out exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()) and not (out / MANIFEST).is_file():
+        raise ValueError(
+            f"{out}: --out is a non-empty folder without {MANIFEST} (not a corpus written by "
+            "ddat_jax.features); give a new or empty folder"
+        )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return out
 
 
 def _write_features(out: Path, st: ex.Style, stem: str, times, streams, windows) -> None:
