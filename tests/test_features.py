@@ -459,3 +459,20 @@ def test_wav_folder_to_tables_with_the_expected_sign(tmp_path):
         for name in ("loudness_sma3_amean", "F0semitoneFrom27.5Hz_sma3nz_amean"):
             r = np.corrcoef(pred["prediction"], rec.features[:, feat[name]])[0, 1]
             assert r > 0.2, (rec.name, name, r)
+
+
+def test_out_folder_never_mixes_runs(tmp_path):
+    """A non-empty folder that is not an extractor corpus is refused; a previous corpus is
+    replaced whole (no stale recording of the earlier run stays beside the new ones)."""
+    from ddat_jax.features.build import _check_out
+
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match="not a corpus written by ddat_jax.features"):
+        _check_out(other)
+    previous = tmp_path / "previous"
+    previous.mkdir()
+    (previous / "features_manifest.json").write_text("{}")
+    assert _check_out(previous) == previous
+    assert _check_out(tmp_path / "new") == tmp_path / "new"
