@@ -89,6 +89,46 @@ def main(argv):
     return 0
 
 
+def precheck(argv: list[str]) -> str | None:
+    """A sentence for the config mistakes that flag parsing would report as a traceback:
+    a bad config argument (``:foo=1``) or an override of a field that does not exist.
+
+    Returns:
+      The message, or None when the config file loads and every override names a field.
+    """
+    import importlib.util
+
+    values = [a.split("=", 1)[1] for a in argv if a.startswith("--config=")]
+    if not values:
+        return None
+    path, _, arg = values[-1].partition(":")
+    spec = importlib.util.spec_from_file_location("_ddat_config", path)
+    if spec is None or not Path(path).is_file():
+        return f"--config={values[-1]}: no config file {path!r} (e.g. configs/recola_re.py)"
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+        config = module.get_config(arg or None)
+    except ValueError as err:
+        return f"--config={values[-1]}: {err}"
+    for a in argv:
+        if not a.startswith("--config."):
+            continue
+        field = a[len("--config.") :].split("=", 1)[0]
+        node, walked = config, []
+        for part in field.split("."):
+            if not hasattr(node, "keys") or part not in node:
+                where = "config" + "".join(f".{w}" for w in walked)
+                have = sorted(node.keys()) if hasattr(node, "keys") else []
+                return f"{a}: {where} has no field {part!r}; its fields: {have}"
+            node, walked = node[part], [*walked, part]
+    return None
+
+
 if __name__ == "__main__":
+    problem = precheck(sys.argv[1:])
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        sys.exit(2)
     flags.mark_flag_as_required("config")
     app.run(main)

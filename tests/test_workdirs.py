@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -76,3 +77,30 @@ def test_config_mistakes_get_a_sentence(field, value, message):
         config[section][name] = value
     with pytest.raises(ValueError, match=message):
         validate(config)
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--config=configs/recola_re.py:smoke,foo=1"], r"unknown config argument 'foo'"),
+        (
+            ["--config=configs/recola_re.py:smoke", "--config.model.arch_search=seq"],
+            r"config.model has no field 'arch_search'; its fields: \['arch'",
+        ),
+        (["--config=configs/recola_re.py", "--config.nosuch.x=1"], r"config has no field 'nosuch'"),
+        (["--config=configs/nope.py"], r"no config file 'configs/nope.py'"),
+    ],
+)
+def test_flag_mistakes_get_a_sentence(argv, message, monkeypatch):
+    from ddat_jax.main import precheck
+
+    monkeypatch.chdir(CONFIGS.parent)
+    assert re.search(message, precheck(argv))
+
+
+def test_valid_flags_pass_the_precheck(monkeypatch):
+    from ddat_jax.main import precheck
+
+    monkeypatch.chdir(CONFIGS.parent)
+    argv = ["--config=configs/recola_re.py:smoke", "--config.train.epochs=5"]
+    assert precheck(argv) is None
