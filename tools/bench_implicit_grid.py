@@ -31,6 +31,7 @@ import pandas as pd
 
 from ddat_jax import train as train_lib
 from ddat_jax.data import prepare, preprocess
+from ddat_jax.evaluation import io as eval_io
 from ddat_jax.experiment import training
 from ddat_jax.experiment.settings import experiment_settings
 from ddat_jax.experiment.systems import Context
@@ -135,10 +136,10 @@ def main() -> None:
         f"[{n[0]} × {n[1]}] frames, GRU {config.model.hidden_size} "
         f"({config.model.specific_layers}+{config.model.shared_layers} layers)"
     )
-    print(df.to_markdown(floatfmt=".3g"))
     if args.out:
         Path(args.out).mkdir(parents=True, exist_ok=True)
         df.to_csv(Path(args.out) / "bench_implicit_grid.csv")
+    print(eval_io.to_markdown(df, formats={c: ".3g" for c in df.columns}))
 
 
 if __name__ == "__main__":
