@@ -16,12 +16,15 @@ Common overrides (any field: --config.<section>.<field>=value):
 Outputs go to ``--workdir`` (default ``runs/<config name>[-<variant>]``); a workdir holding
 a run with another config is refused before anything is written (``--overwrite``
 replaces it). The console shows progress and the results; other libraries' logs go to
-``<workdir>/log.txt`` (``--verbosity=0`` shows them on the console too).
+``<workdir>/log.txt`` (``--verbosity=0`` shows them on the console too). Compiled programs
+are kept in ``~/.cache/ddat_jax/jax-compilation-cache`` (``--nocompilation_cache`` to turn
+that off), so a second run skips most compilation.
 """
 
 from __future__ import annotations
 
 import logging as py_logging
+import os
 import sys
 from pathlib import Path
 
@@ -41,6 +44,32 @@ _WORKDIR = flags.DEFINE_string(
 _OVERWRITE = flags.DEFINE_bool(
     "overwrite", False, "Replace a workdir that holds a run with a different config."
 )
+_COMPILATION_CACHE = flags.DEFINE_bool(
+    "compilation_cache",
+    True,
+    "Keep compiled XLA programs in the user cache (<cache>/jax-compilation-cache), so a "
+    "second run does not compile them again.",
+)
+
+
+def cache_base() -> Path:
+    """``$DDAT_JAX_CACHE``, else ``$XDG_CACHE_HOME/ddat_jax``, else ``~/.cache/ddat_jax``."""
+    base = os.environ.get("DDAT_JAX_CACHE")
+    if not base:
+        xdg = os.environ.get("XDG_CACHE_HOME")
+        base = os.path.join(xdg, "ddat_jax") if xdg else os.path.join("~", ".cache", "ddat_jax")
+    return Path(base).expanduser()
+
+
+def enable_compilation_cache(folder: Path) -> None:
+    """JAX's persistent compilation cache in ``folder`` (every program, however quick to
+    compile: a run compiles dozens of small ones)."""
+    import jax
+
+    folder.mkdir(parents=True, exist_ok=True)
+    jax.config.update("jax_compilation_cache_dir", str(folder))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
 
 def default_workdir(config) -> Path:
@@ -72,6 +101,8 @@ def main(argv):
     # One XLA device per CPU core, so that independent systems (and grids) run side by
     # side on the cores (no effect on GPU/TPU runs; a user's XLA_FLAGS device count wins).
     configure_host_devices()
+    if _COMPILATION_CACHE.value:
+        enable_compilation_cache(cache_base() / "jax-compilation-cache")
     from ddat_jax.experiment import run as run_fn
     from ddat_jax.experiment import validate, workdirs
 
