@@ -65,12 +65,16 @@ class Method:
 
 
 def _methods() -> dict[str, Method]:
-    from ddat_jax.methods import cer_mtl
-    from ddat_jax.methods import ddat, implicit_fusion
-    from ddat_jax.methods import sew
-    from ddat_jax.methods import soft_prediction
+    from ddat_jax.methods import cer_mtl, ddat, implicit_fusion, sew, soft_prediction
 
-    return {"cer_mtl": cer_mtl.METHOD, "ddat": ddat.METHOD, "implicit_fusion": implicit_fusion.METHOD, "sew": sew.METHOD, "soft_prediction": soft_prediction.METHOD, "ddat_paper": ddat.PAPER_METHOD}
+    return {
+        "cer_mtl": cer_mtl.METHOD,
+        "ddat": ddat.METHOD,
+        "ddat_paper": ddat.PAPER_METHOD,
+        "implicit_fusion": implicit_fusion.METHOD,
+        "sew": sew.METHOD,
+        "soft_prediction": soft_prediction.METHOD,
+    }
 
 
 METHODS: dict[str, Method] = _methods()
