@@ -194,7 +194,9 @@ def main(argv=None) -> None:
         print(json.dumps(measure(args.one[0], int(args.one[1]), args)))
         return
     rows = []
-    passthrough = [a for a in (argv or sys.argv[1:]) if not a.startswith("--out")]
+    passthrough = []
+    for name in ("recordings", "frames", "features", "stride", "chunk", "steps", "repeats", "seed"):
+        passthrough += [f"--{name}", str(getattr(args, name))]
     for n in args.windows:
         for mode in args.modes:
             cmd = [sys.executable, __file__, *passthrough, "--one", mode, str(n)]
