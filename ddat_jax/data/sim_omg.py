@@ -66,7 +66,7 @@ class OmgPreset:
 
 PRESETS = {
     "omg": OmgPreset("omg"),
-    "omg_small": OmgPreset("omg_small", (40, 12, 12), (380, 110, 110), 88, 64),
+    "omg_small": OmgPreset("omg_small", (60, 24, 12), (800, 300, 110), 88, 64),
 }
 PARTS = ("train", "dev", "test")
 
@@ -80,11 +80,13 @@ class _Model:
     video_dims: tuple[int, int] = (2, 6)
     persistence: float = 0.55
     speaker_sd: float = 0.6
-    utterance_sd: float = 0.9
+    utterance_sd: float = 0.7  # shared by both modalities
+    audio_obs_sd: float = 1.1  # each modality's own view of the latent
+    video_obs_sd: float = 0.2
     # Feature noise sd at 88 features, scaled by sqrt(dim / 88) so that a linear read-out
     # of a larger set (video 4096 vs the tests' 64) carries about the same information.
-    audio_noise: float = 0.6
-    video_noise: float = 0.6
+    audio_noise: float = 0.8
+    video_noise: float = 0.3
     accuracy: tuple[float, float] = (0.55, 0.8)
 
 
@@ -146,6 +148,8 @@ def _video(rng, g: dict, preset: OmgPreset, n: int) -> dict:
     z = g["mu"][true] + rng.normal(scale=M.utterance_sd, size=(n, M.latent_dim))
     z = z + rng.normal(scale=M.speaker_sd, size=M.latent_dim)  # speaker offset
     za, zv = z[:, slice(*M.audio_dims)], z[:, slice(*M.video_dims)]
+    za = za + rng.normal(scale=M.audio_obs_sd, size=za.shape)
+    zv = zv + rng.normal(scale=M.video_obs_sd, size=zv.shape)
     audio = np.tanh(za @ g["w_a"] + g["b_a"])
     audio = audio + rng.normal(scale=_noise(M.audio_noise, preset.audio_dim), size=audio.shape)
     video = np.maximum(zv @ g["w_v"] + g["b_v"], 0.0)
