@@ -88,12 +88,19 @@ def test_marks_follow_the_fisher_test(ddat, mtl, stl):
     assert paper_outputs._marks(df, "DDAT-PU", "test", n) == want
 
 
-def test_one_cell_paper_run_resumes_per_cell(tmp_path, small_corpus_root):
-    """One feature set × one dimension end to end; a re-run skips the verified cell and a
-    modified cell file makes it run again."""
+@pytest.fixture(scope="module")
+def one_cell(tmp_path_factory, small_corpus_root):
+    """The paper driver on one feature set × one dimension (five systems)."""
     config = paper_config(root=small_corpus_root, feature_sets=("audio",), dimensions=("arousal",))
     config.ddat.systems = ("stl", "mtl_re", "ddat_re_sum", "mtl_pu", "ddat_pu")
-    out = run(config, tmp_path)
+    tmp_path = tmp_path_factory.mktemp("paper")
+    return config, tmp_path, run(config, tmp_path)
+
+
+def test_one_cell_paper_run_resumes_per_cell(one_cell):
+    """One feature set × one dimension end to end; a re-run skips the verified cell and a
+    modified cell file makes it run again."""
+    config, tmp_path, out = one_cell
     assert out["cell_status"]["audio-arousal"].startswith("ran")
     t2 = out["tables"]["paper_table2"]
     assert list(t2.index) == ["STL", "MTL-RE", "MTL-PU", "DDAT-RE sum", "DDAT-PU"]
@@ -150,3 +157,55 @@ def test_cl_gru_searches_its_own_architecture(tmp_path, small_corpus_root):
     assert len(kept) == 1
     assert out["dev_score"]["CL-GRU"] == pytest.approx(members["best_dev_score"].max(), abs=1e-6)
     assert (tmp_path / "train/cl_gru/1x4").is_dir() and (tmp_path / "train/cl_gru/1x8").is_dir()
+
+
+def test_stage2_only_with_stl_and_original_timeline(one_cell, tmp_path):
+    """A stage-2-only run with STL completes (Table III reads stage1/), and its prediction
+    files on the original timeline are the paper-protocol ones shifted forward by 2.4 s."""
+    import shutil
+
+    from ddat_jax.predictions import slugify
+
+    paper_cfg, paper_dir, _ = one_cell
+    config = paper.cell_config(paper_cfg, "audio", "arousal", paper_cfg.model.arch)
+    shutil.copytree(paper_dir / "cells/audio-arousal/stage1", tmp_path / "alone/stage1")
+    config.ddat.systems = ("stl", "ddat_re_sum", "ddat_pu")
+    config.ddat.run_stage1 = False
+    out = run(config, tmp_path / "alone")
+    t3 = out["tables"]["table3_difficulty_analysis"]
+    assert "PCC(ε (RE), Δc)" in t3.index and "PCC(µ (predicted PU), Δc)" in t3.index
+    t4 = out["tables"]["table4_fusion"]
+    assert {"DDAT-RE sum + dyn. tuning (RE)", "DDAT-PU + dyn. tuning (PU)"} <= set(t4.index)
+    assert not any(i.startswith("STL + dyn") for i in t4.index)  # baselines are not tuned
+    # One test recording on both timelines, checked with NumPy and the corpus files.
+    slug = slugify("DDAT-PU")
+    paper_file = pd.read_csv(tmp_path / f"alone/predictions/{slug}/test/test_1.csv")
+    avec_file = pd.read_csv(
+        tmp_path / f"alone/predictions_original_timeline/{slug}/test/test_1.csv"
+    )
+    d = 60  # 2.4 s at 40 ms
+    p = paper_file["prediction_pp"].to_numpy()
+    want = np.concatenate([np.full(d, p[0]), p[:-d]])
+    np.testing.assert_allclose(avec_file["prediction_pp"].to_numpy(), want, rtol=1e-5, atol=1e-6)
+    # Gold: the original file's values; the paper file's gold is them shifted back by d.
+    g0 = avec_file["gold"].to_numpy()
+    np.testing.assert_allclose(paper_file["gold"].to_numpy()[:-d], g0[d:], rtol=1e-5, atol=1e-6)
+    sc = out["tables"]["avec_official_scoring"]
+    ccc = lambda a, b: (
+        2 * np.cov(a, b, bias=True)[0, 1] / (a.var() + b.var() + (a.mean() - b.mean()) ** 2)
+    )  # noqa: E731
+    preds = out["predictions"]["DDAT-PU"]
+    pp = [official_shift(x, d) for x in preds.series("test", "pred_pp")]
+    gold = [
+        pd.read_csv(f)["gold"].to_numpy()
+        for f in sorted(
+            (tmp_path / f"alone/predictions_original_timeline/{slug}/test").glob("*.csv")
+        )
+    ]
+    assert sc.loc["DDAT-PU", "test CCC post-processed (AVEC official)"] == pytest.approx(
+        ccc(np.concatenate(pp), np.concatenate(gold)), abs=1e-4
+    )
+
+
+def official_shift(x, d):
+    return np.concatenate([np.full(d, x[0]), x[:-d]])
