@@ -1,5 +1,9 @@
 """Table IV of the DDAT paper across feature sets: late fusion and dynamic tuning.
 
+The whole paper (every cell, Tables I–IV with P_re, P_pu, P_bs and their tuned versions,
+Figs. 2–4) is one command: ``python -m ddat_jax.main --config=configs/ddat_paper.py``. This
+script fuses runs made separately (e.g. on your own feature sets).
+
 Each DDAT run (``python -m ddat_jax.main``) covers one feature set; the paper's Table IV fuses
 the audio, video-appearance and video-geometric streams. This script reads the per-recording
 predictions and stage-1 difficulty signals that several runs wrote, fits the fusions on dev
@@ -72,8 +76,11 @@ def read_system(workdir: Path, label: str, dim: str) -> SystemPredictions:
 
 
 def with_difficulty(system: SystemPredictions, label: str, workdir: Path, variant: str | None):
-    """``system`` relabelled, with extras ``"difficulty"``: the stage-1 signal ``[T]``."""
-    if variant is None:
+    """``system`` relabelled, with extras ``"difficulty"``: its own stage-1 signal ``[T]``
+    as the run wrote it (RE for the RE systems, predicted PU for DDAT-PU/MTL-PU; Eq. 12),
+    else (baselines, older runs) the ``variant`` column of ``stage1/<variant>``."""
+    own = all("difficulty" in r.extras for recs in system.partitions.values() for r in recs)
+    if variant is None or own:
         return dataclasses.replace(system, label=label)
     arrays, manifest = artifacts.read_augmented(
         workdir / "stage1" / variant, expected_config_hash=None
