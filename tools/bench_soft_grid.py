@@ -36,10 +36,11 @@ sys.path.insert(0, str(REPO))
 
 from ddat_jax import train as train_lib  # noqa: E402
 from ddat_jax.data import prepare, preprocess  # noqa: E402
-from ddat_jax.experiment import run as run_lib  # noqa: E402
 from ddat_jax.experiment import training  # noqa: E402
+from ddat_jax.experiment.settings import experiment_settings  # noqa: E402
 from ddat_jax.experiment.systems import Context  # noqa: E402
 from ddat_jax.methods.soft_prediction import plan  # noqa: E402
+from ddat_jax.methods.soft_prediction.settings import settings_from_config  # noqa: E402
 
 
 def load_config(arg: str):
@@ -57,7 +58,7 @@ def make_job(args):
     c.train.checkpoint_every = args.epochs
     c.soft.dimensions = (c.data.dimension,)
     c.grid.strategy = args.strategy
-    method, settings, msettings = run_lib.validate(c)
+    settings, msettings = experiment_settings(c), settings_from_config(c)
     corpus = prepare.prepare_corpus(c.data)
     batches = {p: preprocess.to_batch(r) for p, r in corpus.partitions.items()}
     ctx = Context(corpus, msettings, settings.train, 0, Path(tempfile.mkdtemp()), batches)
