@@ -54,6 +54,8 @@ def test_default_config_is_the_paper_setting():
         ("video_appearance", "video_geometric"),
     )
     assert METHODS["sew"].name == "sew"
+    q = load_config("quick")
+    assert q.train.optimizer == "adam" and q.sew.train_stride == 8  # documented deviation
 
 
 @pytest.mark.parametrize(
