@@ -227,7 +227,7 @@ def significance(ctx: Context, preds: Predictions):
             rows.append(row)
     if not rows:
         return None
-    df = _formatted(pd.DataFrame(rows).set_index(["pair", "SEW vs"]).reset_index())
+    df = _formatted(pd.DataFrame(rows).set_index("pair"))
     caption = (
         f"Recording-level tests on {part} ({len(gold)} recordings): SEW minus each other "
         "row of its pair (Δ, accuracy in points) and the one-sided paired permutation test "
@@ -306,8 +306,9 @@ def legend(ctx: Context) -> str:
     s: SEWSettings = ctx.settings
     t = ctx.train.train
     return (
-        f"Per-frame training, batch {t['batch_size']} frames, {t['optimizer']} "
-        f"(momentum {t['momentum']}), lr {ctx.train.hparams['learning_rate']}, "
+        f"Per-frame training, batch {t['batch_size']} frames, {t['optimizer']}"
+        + (f" (momentum {t['momentum']})" if t["optimizer"] == "sgd" else "")
+        + f", lr {ctx.train.hparams['learning_rate']}, "
         f"up to {t['epochs']} epochs (early stopping: patience {t['patience']}); training "
         f"on 1 in {s.train_stride} frames, model selection on 1 in {s.dev_stride} dev "
         f"frames; scores on all frames, raw predictions; corpus {ctx.corpus.root.name}."
