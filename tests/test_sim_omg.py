@@ -163,3 +163,19 @@ def test_calibration_both_modalities_beat_either_alone(omg_root):
     f1 = sim_omg.calibrate(omg_root)
     assert 0.15 < f1["audio"] < 0.55 and 0.15 < f1["video"] < 0.55
     assert f1["both"] > max(f1["audio"], f1["video"])
+
+
+def test_cache_is_regenerated_for_other_sizes(tmp_path, monkeypatch):
+    root = tmp_path / "cache"
+    sim_omg.ensure_corpus("omg_small", 0, root=root, progress=None)
+    stamp = (root / "manifest.json").stat().st_mtime_ns
+    assert sim_omg.ensure_corpus("omg_small", 0, root=root, progress=None) == root
+    assert (root / "manifest.json").stat().st_mtime_ns == stamp  # reused
+    small = sim_omg.PRESETS["omg_small"]
+    monkeypatch.setitem(
+        sim_omg.PRESETS,
+        "omg_small",
+        sim_omg.dataclasses.replace(small, videos=(61, 24, 12), utterances=(801, 300, 110)),
+    )
+    sim_omg.ensure_corpus("omg_small", 0, root=root, progress=None)
+    assert len(list((root / "features" / "audio").glob("train_*.csv"))) == 61

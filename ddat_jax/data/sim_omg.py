@@ -189,6 +189,11 @@ def _write_csv(path: pathlib.Path, values: np.ndarray, names: list[str], fmt: st
     np.savetxt(path, table, fmt=["%d"] + [fmt] * k, delimiter=",", header=header, comments="")
 
 
+def _model_dict() -> dict:
+    """The generator's constants as JSON values (a cached corpus must match them)."""
+    return json.loads(json.dumps(dataclasses.asdict(M)))
+
+
 def names(k: int, prefix: str) -> list[str]:
     return [f"{prefix}{j}" for j in range(k)]
 
@@ -217,6 +222,7 @@ def generate_corpus(root: str | os.PathLike, *, preset: str = "omg", seed: int =
     (tmp / "answer_key").mkdir(parents=True, exist_ok=True)
     key.to_csv(tmp / "answer_key" / "utterances.csv", index=False)
     manifest = {"generator": "sim_omg", "version": VERSION, "preset": dataclasses.asdict(p)}
+    manifest["model"] = _model_dict()
     manifest.update(seed=seed, classes=list(CLASSES), simulated=True)
     (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
     shutil.rmtree(root, ignore_errors=True)
@@ -232,12 +238,16 @@ def default_root(preset: str = "omg", seed: int = 0) -> pathlib.Path:
 def ensure_corpus(
     preset: str = "omg", seed: int = 0, *, root=None, progress: Callable | None = print
 ) -> pathlib.Path:
-    """The cached corpus (generated when missing or of another version/preset/seed)."""
+    """The cached corpus (regenerated when missing or written with another version,
+    preset, seed or generator constants)."""
     root = pathlib.Path(root) if root is not None else default_root(preset, seed)
     path = root / "manifest.json"
+    p = preset_of(preset)
     if path.is_file():
         m = json.loads(path.read_text())
-        if m.get("version") == VERSION and m.get("seed") == seed and m["preset"]["name"] == preset:
+        same = m.get("version") == VERSION and m.get("seed") == seed
+        preset_json = json.loads(json.dumps(dataclasses.asdict(p)))
+        if same and m.get("preset") == preset_json and m.get("model") == _model_dict():
             return root
     if progress:
         progress(f"embedded corpus: generating simulated OMG-like preset {preset!r} in {root}")
