@@ -25,6 +25,23 @@ def _any_corpus(corpus) -> None:
     return None
 
 
+def require_labels(corpus, parts: Sequence[str], purpose: str) -> None:
+    """Raises ``ValueError`` unless every recording of each partition has a gold standard.
+
+    Args:
+      corpus: the prepared corpus.
+      parts: the partitions that need labels, e.g. ``("train", "dev")``.
+      purpose: what they are needed for, for the message (e.g. "training and model
+        selection").
+    """
+    for part in parts:
+        recs = corpus.partitions.get(part) or []
+        if not recs or not all(r.has_labels for r in recs):
+            raise ValueError(
+                f"partition {part!r} needs recordings with labels (gold standard) for {purpose}"
+            )
+
+
 @dataclasses.dataclass(frozen=True)
 class Method:
     """What a method contributes to an experiment.

@@ -15,20 +15,14 @@ with several: ``config.data.dimension = "arousal+valence"``).
 
 from __future__ import annotations
 
-from ddat_jax.methods import Method
+from ddat_jax.methods import Method, require_labels
 from ddat_jax.methods.cer_mtl import plan, settings, tables
 
 
 def check_corpus(corpus) -> None:
     """Train and dev (or, for leave-one-partition-out, every partition) need labels."""
     needed = ("train", "dev") if "train" in corpus.partitions else tuple(corpus.partitions)
-    for part in needed:
-        recs = corpus.partitions.get(part) or []
-        if not recs or not all(r.has_labels for r in recs):
-            raise ValueError(
-                f"partition {part!r} needs recordings with labels (gold standard) for "
-                "training and model selection"
-            )
+    require_labels(corpus, needed, "training and model selection")
 
 
 METHOD = Method(

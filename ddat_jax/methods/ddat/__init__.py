@@ -9,19 +9,13 @@ paper's Tables III (difficulty vs improvement) and IV (dynamic tuning and late f
 
 from __future__ import annotations
 
-from ddat_jax.methods import Method
+from ddat_jax.methods import Method, require_labels
 from ddat_jax.methods.ddat import paper, plan, settings, tables
 
 
 def check_corpus(corpus) -> None:
     """Train and dev must carry a gold standard (training and model selection)."""
-    for part in ("train", "dev"):
-        recs = corpus.partitions.get(part) or []
-        if not recs or not all(r.has_labels for r in recs):
-            raise ValueError(
-                f"partition {part!r} needs recordings with labels (gold standard) for "
-                "training and model selection"
-            )
+    require_labels(corpus, ("train", "dev"), "training and model selection")
 
 
 METHOD = Method(

@@ -11,7 +11,7 @@ paper's Table 2 beside the paper's values, the α grid and the α curves.
 
 from __future__ import annotations
 
-from ddat_jax.methods import Method
+from ddat_jax.methods import Method, require_labels
 from ddat_jax.methods.implicit_fusion import plan, settings, tables
 
 
@@ -23,13 +23,7 @@ def check_corpus(corpus) -> None:
             "config.data.modality='audio+video_geometric'; got "
             f"{list(corpus.modality_slices) or list(corpus.modalities)}"
         )
-    for part in ("train", "dev"):
-        recs = corpus.partitions.get(part) or []
-        if not recs or not all(r.has_labels for r in recs):
-            raise ValueError(
-                f"partition {part!r} needs recordings with labels (gold standard) for "
-                "training and the choice of α"
-            )
+    require_labels(corpus, ("train", "dev"), "training and the choice of α")
 
 
 METHOD = Method(

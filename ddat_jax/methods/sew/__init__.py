@@ -16,19 +16,13 @@ Table 2; :mod:`.tables` writes Tables 1–3 with the paper's values beside ours.
 
 from __future__ import annotations
 
-from ddat_jax.methods import Method
+from ddat_jax.methods import Method, require_labels
 from ddat_jax.methods.sew import plan, settings, tables
 
 
 def check_corpus(corpus) -> None:
     """Train and dev need a gold standard; the features must name their modalities."""
-    for part in ("train", "dev"):
-        recs = corpus.partitions.get(part) or []
-        if not recs or not all(r.has_labels for r in recs):
-            raise ValueError(
-                f"partition {part!r} needs recordings with labels (gold standard) for "
-                "training and model selection"
-            )
+    require_labels(corpus, ("train", "dev"), "training and model selection")
     if not corpus.modality_slices:
         raise ValueError("SEW needs Corpus.modality_slices (load the modalities with '+')")
 
