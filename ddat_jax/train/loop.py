@@ -341,6 +341,9 @@ def _drive(run: _Run, state, workdir: Path, emit: Callable[[str], None], throttl
                 break
             if len(pending) > 1 or not more:
                 process(*pending.pop(0))
+        # Saves are asynchronous: wait for the one in flight before asking which step is
+        # the latest, or the final save could start a second write of that same step.
+        manager.wait_until_finished()
         if manager.latest_step() != epoch:
             records.save(manager, epoch, state, inputs)
         manager.wait_until_finished()
