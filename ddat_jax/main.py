@@ -60,15 +60,6 @@ _COMPILATION_CACHE = flags.DEFINE_bool(
 )
 
 
-def cache_base() -> Path:
-    """``$DDAT_JAX_CACHE``, else ``$XDG_CACHE_HOME/ddat_jax``, else ``~/.cache/ddat_jax``."""
-    base = os.environ.get("DDAT_JAX_CACHE")
-    if not base:
-        xdg = os.environ.get("XDG_CACHE_HOME")
-        base = os.path.join(xdg, "ddat_jax") if xdg else os.path.join("~", ".cache", "ddat_jax")
-    return Path(base).expanduser()
-
-
 def enable_compilation_cache(folder: Path) -> None:
     """JAX's persistent compilation cache in ``folder`` (every program, however quick to
     compile: a run compiles dozens of small ones)."""
@@ -110,6 +101,8 @@ def main(argv):
     # side on the cores (no effect on GPU/TPU runs; a user's XLA_FLAGS device count wins).
     configure_host_devices()
     if _COMPILATION_CACHE.value:
+        from ddat_jax.data.synthetic import cache_base
+
         enable_compilation_cache(cache_base() / "jax-compilation-cache")
     from ddat_jax.experiment import run as run_fn
     from ddat_jax.experiment import validate, workdirs

@@ -70,6 +70,7 @@ import pandas as pd
 from scipy import signal
 
 from ddat_jax import atomic
+from ddat_jax.data import synthetic
 
 GENERATOR_VERSION = "2"
 FRAME_PERIOD = 1.0 / 60.0
@@ -394,14 +395,8 @@ def _manifest(root: pathlib.Path) -> dict | None:
 def default_root(preset: str = "creativeit", seed: int = 0) -> pathlib.Path:
     """Cache folder ``<cache>/creativeit-v<version>/<preset>-seed<seed>`` (``$DDAT_JAX_CACHE``,
     else ``$XDG_CACHE_HOME/ddat_jax``, else ``~/.cache/ddat_jax``)."""
-    base = os.environ.get("DDAT_JAX_CACHE")
-    if not base:
-        xdg = os.environ.get("XDG_CACHE_HOME")
-        base = os.path.join(xdg, "ddat_jax") if xdg else os.path.join("~", ".cache", "ddat_jax")
     name = _preset(preset).name
-    return (
-        pathlib.Path(base).expanduser() / f"creativeit-v{GENERATOR_VERSION}" / f"{name}-seed{seed}"
-    )
+    return synthetic.cache_base() / f"creativeit-v{GENERATOR_VERSION}" / f"{name}-seed{seed}"
 
 
 def ensure_corpus(preset: str = "creativeit", seed: int = 0, *, root=None, progress=print):

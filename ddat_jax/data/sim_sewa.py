@@ -81,6 +81,7 @@ import pandas as pd
 from scipy import signal
 
 from ddat_jax import atomic
+from ddat_jax.data import synthetic
 
 __all__ = [
     "GENERATOR_VERSION",
@@ -460,12 +461,8 @@ def _manifest(root: pathlib.Path) -> dict | None:
 def default_root(preset: str = "sewa", seed: int = 0) -> pathlib.Path:
     """Cache folder: ``$DDAT_JAX_CACHE`` (or ``$XDG_CACHE_HOME/ddat_jax``, or
     ``~/.cache/ddat_jax``) ``/sewa-v<version>/<preset>-seed<seed>``."""
-    base = os.environ.get("DDAT_JAX_CACHE")
-    if not base:
-        xdg = os.environ.get("XDG_CACHE_HOME")
-        base = os.path.join(xdg, "ddat_jax") if xdg else os.path.join("~", ".cache", "ddat_jax")
     name = _preset(preset).name
-    return pathlib.Path(base).expanduser() / f"sewa-v{GENERATOR_VERSION}" / f"{name}-seed{seed}"
+    return synthetic.cache_base() / f"sewa-v{GENERATOR_VERSION}" / f"{name}-seed{seed}"
 
 
 def ensure_corpus(preset: str = "sewa", seed: int = 0, *, root=None, progress=print):

@@ -958,18 +958,25 @@ def generate_corpus(
     return root
 
 
+def cache_base() -> pathlib.Path:
+    """The project's cache folder: ``$DDAT_JAX_CACHE`` if set, else
+    ``$XDG_CACHE_HOME/ddat_jax``, else ``~/.cache/ddat_jax`` (embedded corpora, compiled
+    programs)."""
+    base = os.environ.get("DDAT_JAX_CACHE")
+    if not base:
+        xdg = os.environ.get("XDG_CACHE_HOME")
+        base = os.path.join(xdg, "ddat_jax") if xdg else os.path.join("~", ".cache", "ddat_jax")
+    return pathlib.Path(base).expanduser()
+
+
 def default_corpus_root(preset: str | CorpusPreset = "recola", seed: int = 0) -> pathlib.Path:
     """Cache folder of a generated corpus.
 
     ``$DDAT_JAX_CACHE`` if set, else ``$XDG_CACHE_HOME/ddat_jax``, else ``~/.cache/ddat_jax``;
     then ``corpus-v<GENERATOR_VERSION>/<preset>-seed<seed>``.
     """
-    base = os.environ.get("DDAT_JAX_CACHE")
-    if not base:
-        xdg = os.environ.get("XDG_CACHE_HOME")
-        base = os.path.join(xdg, "ddat_jax") if xdg else os.path.join("~", ".cache", "ddat_jax")
     name = _preset(preset).name
-    return pathlib.Path(base).expanduser() / f"corpus-v{GENERATOR_VERSION}" / f"{name}-seed{seed}"
+    return cache_base() / f"corpus-v{GENERATOR_VERSION}" / f"{name}-seed{seed}"
 
 
 def ensure_corpus(
