@@ -168,9 +168,14 @@ def report_nonfinite(host, hparams, first: int, last: int, members: int, policy:
 
 
 def checkpoint_manager(workdir: Path, keep: int) -> ocp.CheckpointManager:
+    # Synchronous saves: with systems trained side by side in threads, orbax's background
+    # save threads and event loops raced ('...orbax-checkpoint-tmp already exists',
+    # 'Event loop is closed'); a chunk's checkpoint is small, so waiting costs little.
     return ocp.CheckpointManager(
         workdir / CHECKPOINT_DIR,
-        options=ocp.CheckpointManagerOptions(max_to_keep=int(keep), create=True),
+        options=ocp.CheckpointManagerOptions(
+            max_to_keep=int(keep), create=True, enable_async_checkpointing=False
+        ),
     )
 
 
