@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Mapping
+from pathlib import Path
 
 import pandas as pd
 
@@ -40,3 +42,19 @@ def summary(tables: Mapping[str, pd.DataFrame]) -> str:
             line += f"  |     {_cell(a.get('dev CCC')):>6}{_cell(a.get('test CCC')):>7}  {marks}"
         lines.append(line)
     return "\n".join(lines)
+
+
+def route_library_logs(workdir: Path, *, console: bool = False) -> None:
+    """Other libraries' INFO logs (orbax, absl, jax) go to ``workdir/log.txt``; the console
+    keeps their warnings only, unless ``console``."""
+    from absl import logging as absl_logging
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(workdir / "log.txt")
+    handler.setLevel(logging.INFO)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    if not console:
+        absl_logging.get_absl_handler().setLevel(logging.WARNING)
