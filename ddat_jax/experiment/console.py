@@ -58,3 +58,6 @@ def route_library_logs(workdir: Path, *, console: bool = False) -> None:
     root.setLevel(logging.INFO)
     if not console:
         absl_logging.get_absl_handler().setLevel(logging.WARNING)
+        for other in root.handlers:  # e.g. a basicConfig handler outside an absl app
+            if other is not handler and isinstance(other, logging.StreamHandler):
+                other.setLevel(logging.WARNING)
