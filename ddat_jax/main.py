@@ -19,6 +19,12 @@ replaces it). The console shows progress and the results; other libraries' logs 
 ``<workdir>/log.txt`` (``--verbosity=0`` shows them on the console too). Compiled programs
 are kept in ``~/.cache/ddat_jax/jax-compilation-cache`` (``--nocompilation_cache`` to turn
 that off), so a second run skips most compilation.
+
+Several hosts (one ``jax.distributed`` job; the workdir on a shared file system): every
+process runs the same command plus ``--coordinator_address=host:port --num_processes=N
+--process_id=i`` (or ``--distributed``: JAX detects them on SLURM, Open MPI, TPU pods).
+Independent systems, DDAT-paper cells and grid programs are split over the processes;
+process 0 writes the predictions and tables (:mod:`ddat_jax.experiment.distributed`).
 """
 
 from __future__ import annotations
@@ -52,6 +58,27 @@ _WORKDIR = flags.DEFINE_string(
 _OVERWRITE = flags.DEFINE_bool(
     "overwrite", False, "Replace a workdir that holds a run with a different config."
 )
+_COORDINATOR = flags.DEFINE_string(
+    "coordinator_address",
+    None,
+    "Several processes (jax.distributed): host:port of process 0's coordination service.",
+)
+_NUM_PROCESSES = flags.DEFINE_integer(
+    "num_processes", None, "Several processes: how many (with --coordinator_address)."
+)
+_PROCESS_ID = flags.DEFINE_integer(
+    "process_id", None, "Several processes: this one's id, 0..num_processes-1 (0 = coordinator)."
+)
+_DISTRIBUTED = flags.DEFINE_bool(
+    "distributed",
+    False,
+    "Several processes, detected by jax.distributed.initialize() (SLURM, Open MPI, TPU pods).",
+)
+_DISTRIBUTED_TIMEOUT = flags.DEFINE_float(
+    "distributed_timeout",
+    24 * 3600.0,
+    "Several processes: the longest wait (seconds) for another process's systems or cells.",
+)
 _COMPILATION_CACHE = flags.DEFINE_bool(
     "compilation_cache",
     True,
@@ -78,11 +105,11 @@ def default_workdir(config) -> Path:
     return Path("runs") / (f"{config.name}-{safe}" if safe else config.name)
 
 
-def route_logs(workdir: Path) -> None:
-    """Other libraries' INFO logs go to ``workdir/log.txt``; the console keeps warnings,
+def route_logs(workdir: Path, name: str = "log.txt") -> None:
+    """Other libraries' INFO logs go to ``workdir/<name>``; the console keeps warnings,
     unless ``--verbosity`` was given explicitly."""
     workdir.mkdir(parents=True, exist_ok=True)
-    handler = py_logging.FileHandler(workdir / "log.txt")
+    handler = py_logging.FileHandler(workdir / name)
     handler.setLevel(py_logging.INFO)
     handler.setFormatter(py_logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = py_logging.getLogger()
@@ -100,6 +127,16 @@ def main(argv):
     # One XLA device per CPU core, so that independent systems (and grids) run side by
     # side on the cores (no effect on GPU/TPU runs; a user's XLA_FLAGS device count wins).
     configure_host_devices()
+    from ddat_jax.experiment import distributed
+
+    cluster = distributed.initialize(
+        _COORDINATOR.value,
+        _NUM_PROCESSES.value,
+        _PROCESS_ID.value,
+        auto=_DISTRIBUTED.value,
+        timeout_s=_DISTRIBUTED_TIMEOUT.value,
+    )
+    distributed.prefix_console(cluster)
     if _COMPILATION_CACHE.value:
         from ddat_jax.data.synthetic import cache_base
 
@@ -111,13 +148,17 @@ def main(argv):
     workdir = Path(_WORKDIR.value) if _WORKDIR.value else default_workdir(config)
     try:
         validate(config)
+        if not cluster.is_coordinator:  # the coordinator checks (or replaces) it first
+            cluster.wait(f"prepare:{workdir}", {"workdir": 0}, "the coordinator's workdir")
         state = workdirs.prepare(config, workdir, overwrite=_OVERWRITE.value)
+        cluster.publish(f"prepare:{workdir}", "workdir")
     except ValueError as err:  # config mistakes and WorkdirError: a sentence, no traceback
-        print(f"error: {err}", file=sys.stderr)
+        cluster.fail(str(err))
+        print(f"{cluster.prefix}error: {err}", file=sys.stderr)
         return 2
-    route_logs(workdir)
+    route_logs(workdir, "log.txt" if cluster.is_coordinator else f"log.p{cluster.process_id}.txt")
     print(f"workdir: {workdir} ({state})", flush=True)
-    run_fn(config, workdir)
+    distributed.reporting(cluster, "run", run_fn, config, workdir)
     return 0
 
 

@@ -38,7 +38,7 @@ from ddat_jax.data import prepare, preprocess
 from ddat_jax.evaluation import io as eval_io
 from ddat_jax.evaluation import report as eval_report
 from ddat_jax.evaluation import tables
-from ddat_jax.experiment import console, schedule, training, workdirs
+from ddat_jax.experiment import console, distributed, schedule, training, workdirs
 from ddat_jax.experiment.settings import ExperimentSettings, experiment_settings
 from ddat_jax.experiment.systems import Context, System, Trained
 from ddat_jax.predictions import Predictions, SystemPredictions, write_predictions
@@ -229,7 +229,41 @@ def validate(config):
     return method, experiment_settings(config), method.settings(config)
 
 
-def run(config, workdir: str | Path, *, overwrite: bool = False) -> dict:
+def run_shared(ctx: Context, systems, devices, on_done, cluster) -> dict[str, Trained]:
+    """The systems of a several-process job (:mod:`ddat_jax.experiment.distributed`):
+    this process trains its components; the coordinator then loads the others' (resume
+    of their finished trainings in the shared workdir) and returns every system."""
+    owner = distributed.assign(systems, cluster.num_processes)
+    me, scope = cluster.process_id, str(ctx.workdir)
+    mine = [s for s in systems if owner[s.name] == me]
+    print(f"this process trains {', '.join(s.label for s in mine) or 'nothing'}", flush=True)
+
+    def run_one(s: System, up, dev) -> Trained:
+        what = f"system {s.name!r} ({s.label})"
+        trained = distributed.reporting(cluster, what, run_system, ctx, s, up, dev)
+        cluster.publish(scope, s.name)
+        return trained
+
+    trained = schedule.run_schedule(mine, run_one, devices, on_done=on_done) if mine else {}
+    if not cluster.is_coordinator:
+        return trained
+    others = [s for s in systems if owner[s.name] != me]
+    if others:
+        cluster.wait(scope, {s.name: owner[s.name] for s in others}, "the other processes' systems")
+        print(f"loading {', '.join(s.label for s in others)} (other processes)", flush=True)
+        trained.update(
+            schedule.run_schedule(others, lambda s, up, dev: run_system(ctx, s, up, dev), devices)
+        )
+    return {s.name: trained[s.name] for s in systems}
+
+
+def run(
+    config,
+    workdir: str | Path,
+    *,
+    overwrite: bool = False,
+    cluster: distributed.Cluster | None = None,
+) -> dict:
     """Runs the experiment described by ``config``; returns its tables and scores.
 
     Args:
@@ -237,21 +271,30 @@ def run(config, workdir: str | Path, *, overwrite: bool = False) -> dict:
       workdir: output folder (layout in the module docstring); one holding a run with
         another config is refused (:mod:`ddat_jax.experiment.workdirs`) before anything
         is written, unless ``overwrite``.
+      cluster: the processes of a ``jax.distributed`` job sharing the run (default:
+        :func:`ddat_jax.experiment.distributed.current`; one process unless
+        ``ddat_jax.main`` joined a job). With several, each trains its share of the
+        systems and only the coordinator writes predictions, tables and report (the
+        coordinator prepares the workdir; the others only use it).
 
     Returns:
       ``{"tables": {name: DataFrame}, "dev_score": {label: float}, "predictions":
-      Predictions, "seconds": float, "corpus_summary": str}``.
+      Predictions, "seconds": float, "corpus_summary": str}`` (on a process other than
+      the coordinator: no tables, predictions None, its own systems' dev scores).
     """
     t0 = time.perf_counter()
+    cluster = distributed.current() if cluster is None else cluster
     method, settings, msettings = validate(config)
     if method.run is not None:  # a method that drives several experiments (ddat_paper)
         return method.run(config, workdir, overwrite=overwrite)
     workdir = Path(workdir)
-    workdirs.prepare(config, workdir, overwrite=overwrite)
+    if cluster.is_coordinator:
+        workdirs.prepare(config, workdir, overwrite=overwrite)
     corpus = prepare.prepare_corpus(config.data)
     summary = corpus.summary()
     print(summary, flush=True)
-    atomic.write_text(workdir / "data_summary.txt", summary + "\n")
+    if cluster.is_coordinator:
+        atomic.write_text(workdir / "data_summary.txt", summary + "\n")
     method.check_corpus(corpus)
     batches = {p: preprocess.to_batch(recs) for p, recs in corpus.partitions.items() if recs}
     ctx = Context(corpus, msettings, settings.train, settings.seed, workdir, batches)
@@ -262,12 +305,26 @@ def run(config, workdir: str | Path, *, overwrite: bool = False) -> dict:
         f"{', '.join(s.label for s in systems)}",
         flush=True,
     )
-    trained = schedule.run_schedule(
-        systems,
-        lambda s, up, dev: run_system(ctx, s, up, dev),
-        devices,
-        on_done=_progress(settings, t0),
-    )
+    if cluster.distributed:
+        trained = run_shared(ctx, systems, devices, _progress(settings, t0), cluster)
+        if not cluster.is_coordinator:
+            cluster.wait(str(workdir), {"finished": 0}, "the coordinator's tables")
+            seconds = time.perf_counter() - t0
+            print(f"done in {seconds:.0f} s; the coordinator wrote {workdir}", flush=True)
+            return {
+                "tables": {},
+                "dev_score": {t.label: t.dev_score for t in trained.values()},
+                "predictions": None,
+                "seconds": seconds,
+                "corpus_summary": summary,
+            }
+    else:
+        trained = schedule.run_schedule(
+            systems,
+            lambda s, up, dev: run_system(ctx, s, up, dev),
+            devices,
+            on_done=_progress(settings, t0),
+        )
     in_tables = [s.name for s in systems if s.in_tables]
     order = [n for n in method.row_order if n in in_tables] + [
         n for n in in_tables if n not in method.row_order
@@ -281,6 +338,7 @@ def run(config, workdir: str | Path, *, overwrite: bool = False) -> dict:
     seconds = time.perf_counter() - t0
     print(console.summary(found), flush=True)
     print(f"done in {seconds:.0f} s; results in {workdir}", flush=True)
+    cluster.publish(str(workdir), "finished")
     return {
         "tables": found,
         "dev_score": {trained[n].label: trained[n].dev_score for n in order},

@@ -19,6 +19,11 @@ Resumable per cell: a re-run skips every cell whose ``cell_complete.json`` recor
 cell config and whose recorded files still have their checksums; any other cell is run
 (again) by :func:`ddat_jax.experiment.run`, which itself resumes finished trainings and
 refuses a workdir holding another config.
+
+Several processes (:mod:`ddat_jax.experiment.distributed`): cells are dealt round-robin
+in the order above; each process runs its cells (each a one-process DDAT run); the
+coordinator waits for the others' cells (their ``cell_complete.json``, checked) and alone
+writes ``results/``, ``figures/`` and ``report.md``.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ import ml_collections
 import pandas as pd
 
 from ddat_jax import atomic
-from ddat_jax.experiment import workdirs
+from ddat_jax.experiment import distributed, workdirs
 from ddat_jax.methods.ddat import paper_values, settings
 from ddat_jax.predictions import MANIFEST, Predictions, read_predictions
 
@@ -164,20 +169,52 @@ def run_paper(config, workdir, *, overwrite: bool = False) -> dict:
     from ddat_jax.methods.ddat import paper_outputs
 
     t0 = time.perf_counter()
+    cluster = distributed.current()
     s = paper_settings(config)
     workdir = Path(workdir)
-    workdirs.prepare(config, workdir, overwrite=overwrite)
+    if cluster.is_coordinator:
+        workdirs.prepare(config, workdir, overwrite=overwrite)
     arch = resolve_arch(s.arch, config.model.arch)
     print(f"DDAT paper: {len(s.feature_sets) * len(s.dimensions)} cells, archs {arch}", flush=True)
+    order = [(fs, dim) for fs in s.feature_sets for dim in s.dimensions]
+    dealt = distributed.round_robin(len(order), cluster.num_processes)
+    owner = dict(zip(order, dealt, strict=True))
+    scope = str(workdir)
     cells, status = {}, {}
-    for fs in s.feature_sets:
-        for dim in s.dimensions:
-            cwd = workdir / "cells" / f"{fs}-{dim}"
-            cfg = cell_config(config, fs, dim, arch)
-            status[f"{fs}-{dim}"] = run_cell(cfg, cwd, overwrite=overwrite)
-            print(f"[cell {fs}-{dim}] {status[f'{fs}-{dim}']}", flush=True)
+    for fs, dim in order:
+        if owner[(fs, dim)] != cluster.process_id:
+            continue
+        cwd = workdir / "cells" / f"{fs}-{dim}"
+        cfg = cell_config(config, fs, dim, arch)
+        with distributed.local():  # a cell is a one-process run
+            status[f"{fs}-{dim}"] = distributed.reporting(
+                cluster, f"cell {fs}-{dim}", run_cell, cfg, cwd, overwrite=overwrite
+            )
+        print(f"[cell {fs}-{dim}] {status[f'{fs}-{dim}']}", flush=True)
+        cluster.publish(scope, f"{fs}-{dim}", status[f"{fs}-{dim}"])
+        if cluster.is_coordinator:
             cells[(fs, dim)] = load_cell(fs, dim, cwd)
+    if not cluster.is_coordinator:
+        cluster.wait(scope, {"finished": 0}, "the coordinator's paper tables")
+        seconds = time.perf_counter() - t0
+        return {"tables": {}, "cells": {}, "seconds": seconds, "cell_status": status}
+    foreign = {f"{fs}-{dim}": p for (fs, dim), p in owner.items() if p != cluster.process_id}
+    ran = cluster.wait(scope, foreign, "the other processes' cells")
+    for fs, dim in order:
+        name = f"{fs}-{dim}"
+        if name in foreign:
+            cwd = workdir / "cells" / name
+            if not cell_complete(cell_config(config, fs, dim, arch), cwd):
+                raise distributed.DistributedError(
+                    f"cell {name} of process {foreign[name]} is not complete in {cwd}"
+                )
+            status[name] = f"{ran[name]} on process {foreign[name]}"
+            print(f"[cell {name}] {status[name]}", flush=True)
+            cells[(fs, dim)] = load_cell(fs, dim, cwd)
+    cells = {c: cells[c] for c in order}
+    status = {f"{fs}-{dim}": status[f"{fs}-{dim}"] for fs, dim in order}
     found = paper_outputs.write_all(cells, workdir, status, seconds=time.perf_counter() - t0)
+    cluster.publish(scope, "finished")
     seconds = time.perf_counter() - t0
     print(f"DDAT paper done in {seconds:.0f} s; results in {workdir}", flush=True)
     return {"tables": found, "cells": cells, "seconds": seconds, "cell_status": status}
