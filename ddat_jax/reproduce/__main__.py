@@ -6,6 +6,7 @@ Usage::
     python -m ddat_jax.reproduce --quick         # CPU-sized (each config's :quick variant)
     python -m ddat_jax.reproduce --smoke         # seconds per part (tests)
     python -m ddat_jax.reproduce --only=ddat,sew # some papers (and the parts they read)
+    python -m ddat_jax.reproduce --only=implicit_omg  # one part
     python -m ddat_jax.reproduce --roots=recola=/data/AVEC2016,sewa=/data/SEWA
 
 Parts (:data:`ddat_jax.reproduce.parts.PARTS`) run one after another, each in its own
@@ -31,7 +32,8 @@ from absl import app, flags  # noqa: E402
 _QUICK = flags.DEFINE_bool("quick", False, "CPU-sized protocol (each config's :quick variant).")
 _SMOKE = flags.DEFINE_bool("smoke", False, "Seconds per part: the configs' :smoke variants.")
 _ONLY = flags.DEFINE_list("only", [], "Papers to reproduce: ddat, soft_prediction, "
-                          "implicit_fusion, cer_mtl, sew (default: all).")  # fmt: skip
+                          "implicit_fusion, cer_mtl, sew, or part names such as "
+                          "sew_recola_valence (default: all).")  # fmt: skip
 _ROOTS = flags.DEFINE_string(
     "roots", "", "Your copies of the corpora: recola=/path,sewa=/path,omg=/path,creativeit=/path "
     "(default: the embedded corpora)."

@@ -120,16 +120,20 @@ PROFILES = ("full", "quick", "smoke")
 
 
 def select(only: Sequence[str]) -> list[Part]:
-    """The parts of the papers in ``only`` (all when empty), plus the parts they read.
+    """The parts named in ``only`` — paper keys (all of that paper's parts) or part names —
+    (all parts when empty), plus the parts they read.
 
     Raises:
-      ValueError: naming an unknown paper key and the valid ones.
+      ValueError: naming an unknown entry and the valid ones.
     """
-    unknown = [p for p in only if p not in PAPERS]
-    if unknown:
-        raise ValueError(f"--only: unknown paper(s) {unknown}; valid: {list(PAPERS)}")
-    wanted = {p.name for p in PARTS if not only or p.paper in only}
     by_name = {p.name: p for p in PARTS}
+    unknown = [p for p in only if p not in PAPERS and p not in by_name]
+    if unknown:
+        raise ValueError(
+            f"--only: unknown paper(s) {unknown}; valid: {list(PAPERS)} or part names "
+            f"{list(by_name)}"
+        )
+    wanted = {p.name for p in PARTS if not only or p.paper in only or p.name in only}
     stack = list(wanted)
     while stack:
         for dep in by_name[stack.pop()].depends:

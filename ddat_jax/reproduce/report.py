@@ -179,7 +179,7 @@ def index_markdown(root: Path, outcomes: Sequence[Outcome], *, profile: str, sec
         "",
         "## Parts",
         "",
-        eval_io.to_markdown(parts_table(outcomes, at).reset_index()),
+        eval_io.to_markdown(parts_table(outcomes, at)),
         "",
     ]
     for paper in PAPERS:
