@@ -209,3 +209,42 @@ def test_stage2_only_with_stl_and_original_timeline(one_cell, tmp_path):
 
 def official_shift(x, d):
     return np.concatenate([np.full(d, x[0]), x[:-d]])
+
+
+def test_table4_significance_is_the_recording_level_permutation_test():
+    """Each fused row vs P_bs: Δ = CCC difference over the concatenated recordings and the
+    exact one-tailed sign-flip p over recordings, computed here by enumeration."""
+    import itertools
+    from types import SimpleNamespace
+
+    from ddat_jax.methods.ddat.paper_outputs import table4_significance
+    from ddat_jax.predictions import Predictions
+
+    rng = np.random.default_rng(3)
+    gold = [rng.normal(size=40) for _ in range(4)]
+    better = [g + 0.3 * rng.normal(size=40) for g in gold]
+    worse = [g + 1.0 * rng.normal(size=40) for g in gold]
+    names = [f"r{i}" for i in range(4)]
+
+    def system(pred):
+        return {p: {"names": names, "pred": pred, "gold": gold} for p in ("dev", "test")}
+
+    preds = Predictions.from_arrays({"P_bs": system(worse), "P_re + P_pu": system(better)})
+    df = table4_significance({"arousal": SimpleNamespace(predictions=preds)})
+
+    def ccc(pred):
+        x, y = np.concatenate(pred), np.concatenate(gold)
+        cov = np.mean((x - x.mean()) * (y - y.mean()))
+        return 2 * cov / (x.var() + y.var() + (x.mean() - y.mean()) ** 2)
+
+    observed = ccc(better) - ccc(worse)
+    null = []
+    for flips in itertools.product((False, True), repeat=4):
+        a = [w if f else b for b, w, f in zip(better, worse, flips, strict=True)]
+        b = [b if f else w for b, w, f in zip(better, worse, flips, strict=True)]
+        null.append(ccc(a) - ccc(b))
+    p_ref = np.mean(np.asarray(null) >= observed - 1e-12)
+    row = df.loc["P_re + P_pu"]
+    assert row["aro test Δ vs P_bs"] == pytest.approx(observed, abs=1e-6)
+    assert row["aro test perm. p"] == pytest.approx(p_ref)
+    assert list(df.index) == ["P_re + P_pu"] and "aro dev perm. p" in df.columns
