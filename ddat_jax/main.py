@@ -23,8 +23,9 @@ that off), so a second run skips most compilation.
 Several hosts (one ``jax.distributed`` job; the workdir on a shared file system): every
 process runs the same command plus ``--coordinator_address=host:port --num_processes=N
 --process_id=i`` (or ``--distributed``: JAX detects them on SLURM, Open MPI, TPU pods).
-Independent systems, DDAT-paper cells and grid programs are split over the processes;
-process 0 writes the predictions and tables (:mod:`ddat_jax.experiment.distributed`).
+Independent systems and DDAT-paper cells are split over the processes (a grid's members
+stay in one process); process 0 writes the predictions and tables
+(:mod:`ddat_jax.experiment.distributed`).
 """
 
 from __future__ import annotations

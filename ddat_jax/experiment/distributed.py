@@ -17,7 +17,8 @@ can be resumed with any number of processes). What is split, and who writes what
   coordinator (process 0) then waits until every other process has finished its
   components and loads them: the standard resume of a finished training (``train_job``
   finds the checkpoints of the last epoch in the shared workdir, trains nothing, predicts
-  again), so its predictions, tables, figures and report are those of one process. Only
+  again; the report's wall time of such a system is its owner's training time), so its
+  predictions, tables, figures and report are those of one process. Only
   the coordinator writes ``data_summary.txt``, ``predictions/``, ``results/``,
   ``figures/`` and ``report.md``.
 * **DDAT-paper cells** (:func:`ddat_jax.methods.ddat.paper.run_paper`): cells are dealt
@@ -25,11 +26,14 @@ can be resumed with any number of processes). What is split, and who writes what
   complete one-process DDAT run in ``cells/<cell>/`` ending with its
   ``cell_complete.json``; the coordinator waits for every cell and writes the paper's
   tables, figures and report.
-* **Grids** (:func:`ddat_jax.train.grid.run_grid`): a grid of several programs (groups of
-  architectures) deals its programs to the processes (most members first, to the
-  least-loaded process); each fits its programs in ``group<g>/``; the coordinator loads
-  the others' finished fits (resume) and writes ``results/``. A one-program grid has
-  nothing to split: the coordinator runs it and the others wait.
+* **Grids** (:func:`ddat_jax.train.grid.run_grid`) are not split: a grid's members (the
+  settings and seeds of one system's architectures) stay in the compiled programs of the
+  process that trains the system (with one process, every grid program runs there).
+* **Checkpoints**: orbax cannot checkpoint from one process of a several-process job, so
+  every fit of such a job keeps its checkpoints in ``<fit>/checkpoints_local/<epoch>.msgpack``
+  (:class:`ddat_jax.train.records.LocalCheckpoints`) instead of ``checkpoints/``. A fit
+  resumes from the latest step of either folder, so a workdir trained with N processes
+  resumes with any number, one included, without training again.
 
 Coordination (:class:`Cluster`) uses the key-value store of JAX's distributed runtime (the
 coordination service that ``jax.distributed.initialize`` starts on process 0), not XLA

@@ -11,7 +11,8 @@ Workdir layout::
 
     config.json               the resolved config
     data_summary.txt          the corpus as loaded
-    train/<system>/<arch>/    metrics.jsonl + orbax checkpoints per training (resumable)
+    train/<system>/<arch>/    metrics.jsonl + checkpoints per training (resumable; orbax
+                              checkpoints/, or checkpoints_local/ in a several-process job)
     stage1/ ...               method artefacts (DDAT's difficulty signals)
     predictions/              one CSV per system × partition × recording + manifest
     results/                  tables (CSV + Markdown), members.csv, postprocess_params.json
@@ -241,7 +242,7 @@ def run_shared(ctx: Context, systems, devices, on_done, cluster) -> dict[str, Tr
     def run_one(s: System, up, dev) -> Trained:
         what = f"system {s.name!r} ({s.label})"
         trained = distributed.reporting(cluster, what, run_system, ctx, s, up, dev)
-        cluster.publish(scope, s.name)
+        cluster.publish(scope, s.name, repr(float(trained.seconds)))
         return trained
 
     trained = schedule.run_schedule(mine, run_one, devices, on_done=on_done) if mine else {}
@@ -249,10 +250,16 @@ def run_shared(ctx: Context, systems, devices, on_done, cluster) -> dict[str, Tr
         return trained
     others = [s for s in systems if owner[s.name] != me]
     if others:
-        cluster.wait(scope, {s.name: owner[s.name] for s in others}, "the other processes' systems")
+        took = cluster.wait(
+            scope, {s.name: owner[s.name] for s in others}, "the other processes' systems"
+        )
         print(f"loading {', '.join(s.label for s in others)} (other processes)", flush=True)
+        loaded = schedule.run_schedule(
+            others, lambda s, up, dev: run_system(ctx, s, up, dev), devices
+        )
+        # The report's wall time of a system is its training's, not the reload's.
         trained.update(
-            schedule.run_schedule(others, lambda s, up, dev: run_system(ctx, s, up, dev), devices)
+            {n: dataclasses.replace(t, seconds=float(took[n])) for n, t in loaded.items()}
         )
     return {s.name: trained[s.name] for s in systems}
 
@@ -325,6 +332,9 @@ def run(
             devices,
             on_done=_progress(settings, t0),
         )
+    # Plan order, not the order in which the systems finished (members.csv, the report's
+    # systems table): the same files whatever the schedule and the number of processes.
+    trained = {s.name: trained[s.name] for s in systems}
     in_tables = [s.name for s in systems if s.in_tables]
     order = [n for n in method.row_order if n in in_tables] + [
         n for n in in_tables if n not in method.row_order

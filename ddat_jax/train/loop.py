@@ -8,7 +8,8 @@ vmap / map / chunked / loop, sharded over ``options.devices``); between chunks t
 
 * appends one JSON object per epoch per member to ``workdir/metrics.jsonl``,
 * hands one short progress line to ``progress`` (default ``print``),
-* saves the typed state with orbax every ``options.checkpoint_every`` epochs,
+* saves the typed state every ``options.checkpoint_every`` epochs (orbax; process-local
+  msgpack files in a several-process job: :mod:`ddat_jax.train.records`),
 * names members whose loss went NaN/Inf (frozen inside the program; warns, or raises
   with ``on_nonfinite="raise"``),
 * ends early once every member has stopped.
@@ -155,8 +156,14 @@ def broadcast_hparams(hparams: PyTree, members: int) -> PyTree:
 
 
 def _host(tree: PyTree) -> PyTree:
-    """Device -> host; on several hosts, gathers the member axis from every process."""
-    if jax.process_count() > 1:
+    """Device -> host. Arrays sharded over several processes (one training spread over
+    every process's devices) are gathered from every process, a collective that every
+    process must call; this process's own arrays (a fit on its local devices, as each
+    process of a several-process experiment runs its own systems) are only copied."""
+    leaves = jax.tree.leaves(tree)
+    if jax.process_count() > 1 and not all(
+        getattr(x, "is_fully_addressable", True) for x in leaves
+    ):
         from jax.experimental import multihost_utils
 
         return multihost_utils.process_allgather(tree, tiled=True)
@@ -234,8 +241,10 @@ def fit(
       data: the engine's data dict (:func:`ddat_jax.train.data.prepare_data`).
       hparams: the hparams pytree with ``[K]`` leaves (see :func:`broadcast_hparams`).
       keys: ``[K]`` PRNG keys (typed, or raw key data).
-      workdir: the fit's folder (``config.json``, ``metrics.jsonl``, ``checkpoints/``);
-        a workdir holding checkpoints of the same run is resumed from the latest one.
+      workdir: the fit's folder (``config.json``, ``metrics.jsonl``, ``checkpoints/``, or
+        ``checkpoints_local/`` in a several-process job); a workdir holding checkpoints
+        of the same run is resumed from the latest one (in either folder: a workdir
+        trained with another number of processes, :mod:`ddat_jax.train.records`).
       options: :class:`RunOptions`.
       init_params: warm-start parameters shared by every member (the optimizer starts
         afresh); ``None`` initialises from each member's key.
@@ -291,11 +300,21 @@ def _drive(run: _Run, state, workdir: Path, emit: Callable[[str], None], throttl
     spec, options, k = run.spec, run.options, run.members
     inputs = {"hparams": run.hparams, "key_data": run.key_data}
     manager = records.checkpoint_manager(workdir, options.keep_checkpoints)
+    source = manager
     try:
         start = 0
         latest = manager.latest_step()
+        # The other backend's checkpoints (a workdir trained with another number of
+        # processes): restored from when they are further on.
+        other = records.other_checkpoints(workdir, manager)
+        if other is not None:
+            found = other.latest_step()
+            if found is not None and (latest is None or found > latest):
+                source, latest = other, found
+            else:
+                other.close()
         if latest is not None:
-            state = records.restore(manager, latest, state, inputs, spec.epochs)
+            state = records.restore(source, latest, state, inputs, spec.epochs)
             start = int(latest)
             emit(
                 f"[{options.label}] resumed at epoch {start}"
@@ -344,10 +363,14 @@ def _drive(run: _Run, state, workdir: Path, emit: Callable[[str], None], throttl
         # Saves are asynchronous: wait for the one in flight before asking which step is
         # the latest, or the final save could start a second write of that same step.
         manager.wait_until_finished()
-        if manager.latest_step() != epoch:
+        # (A state restored and not trained further is saved already, perhaps in the
+        # other backend's folder: not saved again.)
+        if manager.latest_step() != epoch and not (latest is not None and epoch == start):
             records.save(manager, epoch, state, inputs)
         manager.wait_until_finished()
     finally:
+        if source is not None and source is not manager:
+            source.close()
         manager.close()
     return state
 

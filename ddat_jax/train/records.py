@@ -6,6 +6,28 @@ Workdir layout of one fit (a single training or a grid program)::
     metrics.jsonl      one JSON object per epoch per member
                        (pandas.read_json(path, lines=True))
     checkpoints/<e>/   orbax checkpoints of the typed state after epoch e
+    checkpoints_local/<e>.msgpack
+                       the same, written by a process of a several-process job instead
+
+Checkpoints of several-process jobs (``jax.process_count() > 1``, see
+:mod:`ddat_jax.experiment.distributed`): each process trains its own systems, on its own
+devices, into the shared workdir. orbax-checkpoint cannot save from one process alone in
+such a job (it refuses host-local ``jax.Array`` s and writes NumPy arrays only on process
+0, and its ``CheckpointManager`` synchronises every process at each save), so these
+processes keep their checkpoints in ``checkpoints_local/`` instead
+(:class:`LocalCheckpoints`): one file per step, ``<step>.msgpack``, holding
+``{"state": ..., "inputs": ...}`` as host NumPy arrays
+(:func:`flax.serialization.msgpack_serialize` of the trees' state dicts), written
+atomically, the last ``keep`` steps kept. :func:`checkpoint_manager` picks the backend;
+with one process it is orbax as before, byte for byte.
+
+Resuming across process counts: a fit restores the latest step of either folder (the
+other backend's through :func:`other_checkpoints`) and saves its later checkpoints in its
+own backend's folder. So a workdir trained by several processes resumes, or is reloaded,
+by one process (from ``checkpoints_local/``), and a workdir trained by one process by
+several (each process reads ``checkpoints/`` through an orbax manager of its own, with
+``active_processes={this process}``), without training again; a workdir may hold both
+folders.
 """
 
 from __future__ import annotations
@@ -18,15 +40,20 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import flax.serialization
 import jax
 import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
 from absl import logging
 
+from ddat_jax import atomic
+
 METRICS_FILE = "metrics.jsonl"
 CONFIG_FILE = "config.json"
 CHECKPOINT_DIR = "checkpoints"
+LOCAL_CHECKPOINT_DIR = "checkpoints_local"
+_LOCAL_SUFFIX = ".msgpack"
 
 
 def json_value(v: Any) -> Any:
@@ -167,7 +194,116 @@ def report_nonfinite(host, hparams, first: int, last: int, members: int, policy:
     warnings.warn(message, RuntimeWarning, stacklevel=3)
 
 
-def checkpoint_manager(workdir: Path, keep: int) -> ocp.CheckpointManager:
+class LocalCheckpoints:
+    """Process-local checkpoints: ``<workdir>/checkpoints_local/<step>.msgpack``.
+
+    The methods :func:`ddat_jax.train.loop.fit` uses of an orbax ``CheckpointManager``
+    (``latest_step``, ``all_steps``, ``wait_until_finished``, ``close``), plus
+    :meth:`save` / :meth:`restore` used through :func:`save` / :func:`restore`. Nothing
+    is shared with other processes: every call touches this process's files only, and
+    saves are synchronous (each file is written under a temporary name, then renamed).
+    """
+
+    def __init__(self, workdir: str | Path, keep: int):
+        self.directory = Path(workdir) / LOCAL_CHECKPOINT_DIR  # created by the first save
+        self.keep = int(keep)
+        if self.keep < 1:
+            raise ValueError(f"keep must be >= 1, got {keep}")
+
+    def path(self, step: int) -> Path:
+        return self.directory / f"{int(step)}{_LOCAL_SUFFIX}"
+
+    def all_steps(self) -> list[int]:
+        if not self.directory.is_dir():
+            return []
+        stems = (p.name[: -len(_LOCAL_SUFFIX)] for p in self.directory.iterdir())
+        return sorted(int(s) for s in stems if s.isdigit() and self.path(int(s)).is_file())
+
+    def latest_step(self) -> int | None:
+        steps = self.all_steps()
+        return steps[-1] if steps else None
+
+    def save(self, step: int, state, inputs) -> None:
+        """Writes ``{"state", "inputs"}`` (host copies) as ``<step>.msgpack``; keeps the
+        last ``keep`` steps."""
+        tree = {"state": _local_host(state), "inputs": _local_host(inputs)}
+        payload = flax.serialization.msgpack_serialize(flax.serialization.to_state_dict(tree))
+        atomic.write_bytes(self.path(step), payload)
+        for old in self.all_steps()[: -self.keep]:
+            self.path(old).unlink(missing_ok=True)
+
+    def restore(self, step: int, state, inputs) -> dict:
+        """``{"state", "inputs"}`` of ``step`` as host NumPy trees shaped like the given
+        ones."""
+        raw = flax.serialization.msgpack_restore(self.path(step).read_bytes())
+        template = {"state": _local_host(state), "inputs": _local_host(inputs)}
+        try:
+            return flax.serialization.from_state_dict(template, raw)
+        except (ValueError, KeyError, TypeError) as err:
+            raise ValueError(
+                f"the workdir holds a checkpoint of a different run ({self.path(step)} does "
+                f"not match this run's state: {err}); use a fresh workdir"
+            ) from err
+
+    def wait_until_finished(self) -> None:
+        """Saves are synchronous: nothing to wait for."""
+
+    def close(self) -> None:
+        """Nothing is held open."""
+
+
+def _local_host(tree):
+    """Host NumPy copies of a tree of this process's arrays (the local backend)."""
+
+    def leaf(x):
+        if isinstance(x, jax.Array) and not x.is_fully_addressable:
+            raise ValueError(
+                "process-local checkpoints hold arrays of this process only; this array is "
+                f"sharded over several processes ({x.sharding})"
+            )
+        return np.asarray(jax.device_get(x))
+
+    return jax.tree.map(leaf, tree)
+
+
+def other_checkpoints(
+    workdir: str | Path, manager: ocp.CheckpointManager | LocalCheckpoints
+) -> ocp.CheckpointManager | LocalCheckpoints | None:
+    """The checkpoints of ``workdir`` in the backend that ``manager`` is not (a workdir
+    trained with another number of processes), to restore from; None: there are none.
+
+    For a several-process fit (``manager`` local), a read-only orbax manager of
+    ``checkpoints/`` whose barriers involve this process only (orbax's
+    ``active_processes``), so that no other process takes part in the restore.
+    """
+    if not isinstance(manager, LocalCheckpoints):
+        local = LocalCheckpoints(workdir, 1)
+        return local if local.latest_step() is not None else None
+    folder = Path(workdir) / CHECKPOINT_DIR
+    if not folder.is_dir() or not any(p.name.isdigit() for p in folder.iterdir()):
+        return None
+    me = jax.process_index()
+    return ocp.CheckpointManager(
+        folder,
+        options=ocp.CheckpointManagerOptions(
+            read_only=True,
+            create=False,
+            enable_async_checkpointing=False,
+            multiprocessing_options=ocp.options.MultiprocessingOptions(
+                primary_host=me,
+                active_processes={me},
+                barrier_sync_key_prefix=f"ddat_jax-read-{me}-{folder}",
+            ),
+        ),
+    )
+
+
+def checkpoint_manager(workdir: Path, keep: int) -> ocp.CheckpointManager | LocalCheckpoints:
+    """The checkpoints of a fit in ``workdir``: orbax (``checkpoints/``) in a one-process
+    job; :class:`LocalCheckpoints` (``checkpoints_local/``) when ``jax.process_count() >
+    1``."""
+    if jax.process_count() > 1:
+        return LocalCheckpoints(workdir, keep)
     # Synchronous saves: with systems trained side by side in threads, orbax's background
     # save threads and event loops raced ('...orbax-checkpoint-tmp already exists',
     # 'Event loop is closed'); a chunk's checkpoint is small, so waiting costs little.
@@ -179,8 +315,11 @@ def checkpoint_manager(workdir: Path, keep: int) -> ocp.CheckpointManager:
     )
 
 
-def save(manager: ocp.CheckpointManager, epoch: int, state, inputs) -> None:
+def save(manager: ocp.CheckpointManager | LocalCheckpoints, epoch: int, state, inputs) -> None:
     """Saves the typed state and the run's identity (hparams, key data)."""
+    if isinstance(manager, LocalCheckpoints):
+        manager.save(epoch, state, inputs)
+        return
     manager.save(
         epoch,
         args=ocp.args.Composite(
@@ -197,13 +336,19 @@ def _abstract(tree):
     return jax.tree.map(leaf, tree)
 
 
-def restore(manager: ocp.CheckpointManager, step: int, state, inputs, epochs: int):
+def restore(
+    manager: ocp.CheckpointManager | LocalCheckpoints, step: int, state, inputs, epochs: int
+):
     """The state saved at ``step``, placed like ``state``; refuses another run's checkpoint."""
     if step > epochs:
         raise ValueError(
             f"the workdir's latest checkpoint is at epoch {step} > epochs ({epochs}); "
             "use a fresh workdir"
         )
+    if isinstance(manager, LocalCheckpoints):
+        restored = manager.restore(step, state, inputs)
+        _check_inputs(restored["inputs"], inputs)
+        return jax.tree.map(_place_like, restored["state"], state)
     restored = manager.restore(
         step,
         args=ocp.args.Composite(
@@ -211,9 +356,17 @@ def restore(manager: ocp.CheckpointManager, step: int, state, inputs, epochs: in
             inputs=ocp.args.StandardRestore(_abstract(inputs)),
         ),
     )
+    _check_inputs(restored["inputs"], inputs)
+    return jax.tree.map(
+        lambda r, s: jnp.asarray(r, s.dtype).reshape(s.shape), restored["state"], state
+    )
+
+
+def _check_inputs(saved, inputs) -> None:
+    """Refuses a checkpoint whose hparams or PRNG keys differ from this run's."""
     same = jax.tree.map(
         lambda a, b: bool(np.array_equal(np.asarray(a), np.asarray(b))),
-        jax.device_get(restored["inputs"]),
+        jax.device_get(saved),
         jax.device_get(inputs),
     )
     if not all(jax.tree.leaves(same)):
@@ -221,19 +374,32 @@ def restore(manager: ocp.CheckpointManager, step: int, state, inputs, epochs: in
             "the workdir holds a checkpoint of a different run (hparams or PRNG keys "
             "differ); use a fresh workdir or the original hparams and keys"
         )
-    return jax.tree.map(
-        lambda r, s: jnp.asarray(r, s.dtype).reshape(s.shape), restored["state"], state
-    )
+
+
+def _place_like(saved: np.ndarray, like):
+    """A restored host array with ``like``'s dtype and shape, on ``like``'s devices."""
+    if np.size(saved) != np.size(like):
+        raise ValueError(
+            f"the workdir holds a checkpoint of a different run (an array of shape "
+            f"{np.shape(saved)} where this run has {np.shape(like)}); use a fresh workdir"
+        )
+    value = np.asarray(saved, like.dtype).reshape(like.shape)
+    if isinstance(like, jax.Array):
+        return jax.device_put(value, like.sharding)
+    return jnp.asarray(value)
 
 
 __all__ = [
     "CHECKPOINT_DIR",
     "CONFIG_FILE",
+    "LOCAL_CHECKPOINT_DIR",
     "METRICS_FILE",
+    "LocalCheckpoints",
     "Progress",
     "checkpoint_manager",
     "flat_hparams",
     "json_value",
+    "other_checkpoints",
     "read_metrics_before",
     "report_nonfinite",
     "restore",
