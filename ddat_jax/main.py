@@ -39,12 +39,10 @@ import os
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
-import logging as py_logging  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from absl import app, flags  # noqa: E402
-from absl import logging as absl_logging  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
 _CONFIG = config_flags.DEFINE_config_file(
@@ -109,15 +107,9 @@ def default_workdir(config) -> Path:
 def route_logs(workdir: Path, name: str = "log.txt") -> None:
     """Other libraries' INFO logs go to ``workdir/<name>``; the console keeps warnings,
     unless ``--verbosity`` was given explicitly."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    handler = py_logging.FileHandler(workdir / name)
-    handler.setLevel(py_logging.INFO)
-    handler.setFormatter(py_logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = py_logging.getLogger()
-    root.addHandler(handler)
-    root.setLevel(py_logging.INFO)
-    if not flags.FLAGS["verbosity"].present:
-        absl_logging.get_absl_handler().setLevel(py_logging.WARNING)
+    from ddat_jax.experiment.console import route_library_logs
+
+    route_library_logs(workdir, console=flags.FLAGS["verbosity"].present, name=name)
 
 
 def main(argv):

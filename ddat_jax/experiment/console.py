@@ -44,13 +44,13 @@ def summary(tables: Mapping[str, pd.DataFrame]) -> str:
     return "\n".join(lines)
 
 
-def route_library_logs(workdir: Path, *, console: bool = False) -> None:
-    """Other libraries' INFO logs (orbax, absl, jax) go to ``workdir/log.txt``; the console
+def route_library_logs(workdir: Path, *, console: bool = False, name: str = "log.txt") -> None:
+    """Other libraries' INFO logs (orbax, absl, jax) go to ``workdir/<name>``; the console
     keeps their warnings only, unless ``console``."""
     from absl import logging as absl_logging
 
     workdir.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(workdir / "log.txt")
+    handler = logging.FileHandler(workdir / name)
     handler.setLevel(logging.INFO)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
