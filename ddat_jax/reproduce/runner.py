@@ -170,7 +170,8 @@ def run_parts(
       configs: the ``configs/`` folder.
       roots: corpus family → the user's copy (empty: the embedded corpora).
       compilation_cache: use JAX's persistent compilation cache in the children.
-      overwrite: replace part workdirs holding runs of another config.
+      overwrite: replace part workdirs holding runs of another config (a complete part of
+        the same config is still skipped: delete its ``part_complete.json`` to rerun it).
       run_child: ``(cfg, workdir) -> exit code``; default: a spawned process (tests pass
         an in-process function).
       echo: where progress lines go.
@@ -193,7 +194,7 @@ def run_parts(
             echo(f"{head}\n   not run: needs {', '.join(missing)}, which did not finish")
             outcomes.append(Outcome(part, wd, "not run", detail=f"needs {missing}"))
             continue
-        if not overwrite and is_complete(cfg, wd):
+        if is_complete(cfg, wd):
             marker = read_marker(wd) or {}
             echo(f"{head}\n   skipped: complete and verified (ran in {marker.get('seconds')} s)")
             outcomes.append(Outcome(part, wd, "skipped"))
