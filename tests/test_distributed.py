@@ -11,6 +11,7 @@ tables with one process's.
 from __future__ import annotations
 
 import io
+import json
 import os
 import shutil
 import socket
@@ -361,3 +362,344 @@ def test_ddat_paper_cells_over_two_processes(tmp_path, small_corpus_root):
     _same_tables(tmp_path / "two/results", tmp_path / "one/results")
     for cell in ("audio-arousal", "audio-valence"):
         _same_tables(tmp_path / f"two/cells/{cell}/results", tmp_path / f"one/cells/{cell}/results")
+
+
+# -- grids split over processes (ddat_jax.train.grid.run_grid) ---------------------------
+def _grid_config(**grid):
+    import ml_collections
+
+    from ddat_jax.train import default_train_config
+    from ddat_jax.train import grid as G
+
+    cfg = ml_collections.ConfigDict()
+    cfg.seed = 3
+    cfg.update(default_train_config())
+    cfg.train.epochs = 3
+    cfg.train.batch_size = 2
+    cfg.train.patience = 0
+    cfg.grid = G.default_grid_config()
+    cfg.grid.update(grid)
+    return cfg
+
+
+def test_split_members_partitions_each_program_in_order():
+    assert D.split_members([0, 1, 2, 3, 4], 2, 0) == [0, 2, 4]
+    assert D.split_members([0, 1, 2, 3, 4], 2, 1) == [1, 3]
+    assert D.split_members([7, 9], 3, 2) == []  # fewer members than processes
+    for n in (1, 2, 3, 5):
+        members = [3, 4, 8, 10, 11, 12, 20]
+        slices = [D.split_members(members, n, p) for p in range(n)]
+        assert sorted(m for s in slices for m in s) == members
+        owners = D.member_owners(members, n)
+        assert all(owners[m] == p for p, s in enumerate(slices) for m in s)
+    with pytest.raises(ValueError, match="process_id 2"):
+        D.split_members([0], 2, 2)
+
+
+def test_job_cluster_is_local_with_one_process_and_inside_local(monkeypatch):
+    assert D.job() is D.LOCAL and D.from_runtime() is D.LOCAL
+    split = D.Cluster(1, 2, D.MemoryStore(), timeout_s=9.0)
+    monkeypatch.setattr(D, "_current", split)
+    assert D.job() is split and D.job(timeout_s=3).timeout_s == 3.0
+    with D.local():
+        assert D.job() is D.LOCAL
+    assert D.job() is split
+
+
+def test_grid_parts_round_trip_and_assemble(tmp_path):
+    from ddat_jax.train import grid as G
+    from ddat_jax.train.grid import run as R
+
+    table = G.expand_grid(_grid_config(learning_rate=(1e-2, 3e-2, 1e-1), seeds=2))
+    programs = [np.arange(6)]
+    rng = np.random.default_rng(0)
+    full = {
+        "best_dev_score": rng.normal(size=6),
+        "test_score": np.full(6, np.nan),
+        "best_epoch": rng.integers(0, 3, 6),
+        "stopped_epoch": np.full(6, -1),
+        "nonfinite_epoch": np.full(6, -1),
+    }
+    full["best_dev_score"][3] = -np.inf
+    ref = table.copy()
+    R._record(ref, programs[0], 0, full)
+    parts = []
+    for p in (1, 0):  # any order
+        mine = D.split_members(list(range(6)), 2, p)
+        cols = {c: v[mine] for c, v in full.items()}
+        params = {m: {"params": {"w": np.full((2, 3), m, np.float32)}} for m in mine}
+        R.write_part(
+            tmp_path / f"p{p}",
+            process=p,
+            program=0,
+            members=mine,
+            columns=cols,
+            params=params,
+            info={"process": p},
+        )
+        parts.append(R.read_part(tmp_path / f"p{p}"))
+    assert parts[0]["members"] == [1, 3, 5] and parts[0]["columns"]["best_dev_score"][1] == -np.inf
+    back = R.read_part_params(tmp_path / "p1", 3)
+    np.testing.assert_array_equal(back["params"]["w"], np.full((2, 3), 3, np.float32))
+    result = R.assemble(table, programs, parts, 2)
+    pd.testing.assert_frame_equal(result, ref)
+    assert result["best_epoch"].dtype == np.int64 and list(result["member"]) == list(range(6))
+    with pytest.raises(ValueError, match="no part of process 1"):
+        R.assemble(table, programs, parts[1:], 2)
+    with pytest.raises(ValueError, match="expected"):
+        R.assemble(table, programs, parts, 3)  # another split: stale parts
+
+
+class _TinyHeads(nn.Module):
+    @nn.compact
+    def __call__(self, inputs, mask=None):
+        return {"emotion": nn.Dense(1)(nn.tanh(nn.Dense(4)(inputs)))}
+
+
+def _threads(*calls):
+    """Runs ``calls`` side by side (stand-ins for processes); returns results or errors."""
+    out = [None] * len(calls)
+
+    def run(i):
+        try:
+            out[i] = calls[i]()
+        except BaseException as err:  # noqa: BLE001 - returned to the test
+            out[i] = err
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    return out
+
+
+def test_split_grid_in_threads_equals_one_process(tmp_path):
+    """Two stand-in processes (threads sharing an in-memory key-value store) split a
+    6-member grid: both return the one-process table; only process 0 writes results/."""
+    from ddat_jax.train import grid as G
+
+    cfg = _grid_config(learning_rate=(1e-2, 3e-2, 1e-1), seeds=2)
+    data, quiet = _data(), lambda line: None
+    kw = dict(build_model_fn=_TinyHeads, key=system_key(0, "g"), progress=quiet)
+    ref = G.run_grid(cfg, data, workdir=tmp_path / "one", **kw)
+    store = D.MemoryStore()
+    clusters = [D.Cluster(p, 2, store, timeout_s=120, poll_s=0.01) for p in range(2)]
+    two = _threads(
+        *[
+            lambda c=c: G.run_grid(cfg, data, workdir=tmp_path / "two", cluster=c, **kw)
+            for c in clusters
+        ]
+    )
+    for out in two:
+        assert isinstance(out, pd.DataFrame), out
+        pd.testing.assert_frame_equal(out, ref, check_exact=False, rtol=1e-5)
+        assert out.attrs["best"]["member"] == ref.attrs["best"]["member"]
+        assert _close(out.attrs["best_params"], ref.attrs["best_params"])
+        assert [p["members"] for p in out.attrs["programs"][0]["processes"]] == [3, 3]
+    pd.testing.assert_frame_equal(
+        pd.read_csv(tmp_path / "two/results/grid.csv"),
+        pd.read_csv(tmp_path / "one/results/grid.csv"),
+        check_exact=False,
+        rtol=1e-5,
+    )
+    assert sorted(p.name for p in (tmp_path / "two").iterdir()) == ["p0of2", "p1of2", "results"]
+    assert (tmp_path / "two/p1of2/grid_part.json").is_file()
+    assert G.load_best_params(tmp_path / "two").keys() == ref.attrs["best_params"].keys()
+    # A re-run with the same process count resumes every fit (nothing trained again).
+    lines, store = [], D.MemoryStore()
+    again = _threads(
+        *[
+            lambda p=p: G.run_grid(
+                cfg,
+                data,
+                workdir=tmp_path / "two",
+                cluster=D.Cluster(p, 2, store, 120, 0.01),
+                **{**kw, "progress": lines.append},
+            )
+            for p in range(2)
+        ]
+    )
+    assert sorted(lines) == [f"[grid 1/1 p{p}/2] resumed at epoch 3" for p in range(2)]
+    pd.testing.assert_frame_equal(again[0], two[0])
+
+
+def _close(a, b):
+    return all(
+        np.allclose(np.asarray(x), np.asarray(y), rtol=1e-5, atol=1e-6)
+        for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True)
+    )
+
+
+def test_split_grid_failure_and_timeout_name_the_process(tmp_path):
+    """A process that fails is named in the other's error; a process that never comes
+    is named when the wait times out. (One member: process 1's slice is empty, it only
+    waits.)"""
+    from ddat_jax.train import grid as G
+
+    cfg = _grid_config()
+
+    def broken():
+        raise RuntimeError("no model here")
+
+    store = D.MemoryStore()
+    c0, c1 = (D.Cluster(p, 2, store, timeout_s=60, poll_s=0.01) for p in range(2))
+    run = lambda c, fn: (
+        lambda: G.run_grid(cfg, _data(), workdir=tmp_path / "a", build_model_fn=fn, cluster=c)
+    )
+    e0, e1 = _threads(run(c0, broken), run(c1, _TinyHeads))
+    assert isinstance(e0, RuntimeError) and "no model here" in str(e0)
+    assert isinstance(e1, D.DistributedError)
+    assert "process 0/2: grid 'grid' in" in str(e1) and "no model here" in str(e1)
+    alone = D.Cluster(1, 2, D.MemoryStore(), timeout_s=0.1, poll_s=0.01)
+    with pytest.raises(D.DistributedError, match=r"timed out.*'parts/p0' \(process 0\)"):
+        run(alone, _TinyHeads)()
+
+
+# A user's grid script: `jax.distributed.initialize` (when several processes), then
+# run_grid into a shared workdir. Arguments: workdir out.json [process_id num_processes port].
+GRID_SCRIPT = """
+import json, sys, time
+from pathlib import Path
+
+import jax
+
+workdir, out = Path(sys.argv[1]), Path(sys.argv[2])
+if len(sys.argv) > 3:
+    me, n, port = (int(a) for a in sys.argv[3:6])
+    jax.distributed.initialize(
+        coordinator_address=f"localhost:{port}", num_processes=n, process_id=me
+    )
+
+import ml_collections
+import numpy as np
+
+from ddat_jax.models import MultiTaskRNN
+from ddat_jax.train import default_train_config, system_key
+from ddat_jax.train import grid as G
+
+T, F = 16, 4
+rng = np.random.default_rng(0)
+
+
+def part(n):
+    x = rng.normal(size=(n, T, F)).astype(np.float32)
+    y = np.tanh(x @ np.array([0.8, -0.4, 0.2, 0.1], np.float32))[..., None]
+    return {"inputs": x, "mask": np.ones((n, T), bool), "targets": {"emotion": y}}
+
+
+data = {"train": part(6), "dev": part(3), "test": part(3)}
+cfg = ml_collections.ConfigDict()
+cfg.seed = 3
+cfg.update(default_train_config())
+cfg.train.epochs, cfg.train.batch_size, cfg.train.patience = 3, 2, 0
+cfg.grid = G.default_grid_config()
+cfg.grid.learning_rate = (1e-2, 3e-2)
+cfg.grid.seeds = 3
+build = lambda: MultiTaskRNN(hidden_size=8, num_layers=1, heads={"emotion": 1})
+t0 = time.perf_counter()
+table = G.run_grid(
+    cfg, data, workdir=workdir, build_model_fn=build, key=system_key(0, "grid"),
+    progress=lambda line: print(line, flush=True),
+)
+seconds = time.perf_counter() - t0
+table.attrs = {}
+out.write_text(json.dumps({"seconds": seconds, "table": table.to_json(orient="split")}))
+print(f"run_grid took {seconds:.1f} s", flush=True)
+"""
+
+
+def _grid_job(tmp: Path, name: str, processes: int) -> list[dict]:
+    """GRID_SCRIPT with ``processes`` processes into ``tmp/name``; each process's output."""
+    script = tmp / "grid_script.py"
+    script.write_text(GRID_SCRIPT)
+    env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=str(REPO))
+    port, procs, outs = _free_port(), [], []
+    try:
+        for i in reversed(range(processes)):
+            extra = [str(i), str(processes), str(port)] if processes > 1 else []
+            outs.insert(0, tmp / f"{name}.p{i}.json")
+            cmd = [sys.executable, str(script), str(tmp / name), str(outs[0]), *extra]
+            with (tmp / f"{name}.p{i}.log").open("w") as log:
+                procs.append(
+                    subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+                )
+        deadline = time.monotonic() + JOB_TIMEOUT_S
+        for p in procs:
+            p.wait(timeout=max(1.0, deadline - time.monotonic()))
+        for i, p in zip(reversed(range(processes)), procs, strict=True):
+            log = (tmp / f"{name}.p{i}.log").read_text()
+            assert p.returncode == 0, f"process {i} failed:\n{log[-4000:]}"
+        return [json.loads(o.read_text()) for o in outs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+
+
+def test_grid_over_two_processes_equals_one(tmp_path):
+    """A 6-member GRU grid (2 learning rates x 3 seeds, 3 epochs) run by two
+    jax.distributed processes equals the one-process run: results/ tables, selected
+    member, best parameters; each process's share in p<i>of2/ with process-local
+    checkpoints. (About 30 s on a loaded 2-core CPU: three processes, no compilation
+    cache.)"""
+    from ddat_jax.train import grid as G
+
+    (one,) = _grid_job(tmp_path, "one", 1)
+    two = _grid_job(tmp_path, "two", 2)
+    a, b = tmp_path / "two", tmp_path / "one"
+    pd.testing.assert_frame_equal(
+        pd.read_csv(a / "results/grid.csv"),
+        pd.read_csv(b / "results/grid.csv"),
+        check_exact=False,
+        rtol=1e-5,
+    )
+    best_a, best_b = (json.loads((w / "results/grid_best.json").read_text()) for w in (a, b))
+    assert best_a["member"] == best_b["member"] and best_a.keys() == best_b.keys()
+    assert np.isclose(best_a["best_dev_score"], best_b["best_dev_score"], rtol=1e-5)
+    assert _close(G.load_best_params(a), G.load_best_params(b))
+    ref = pd.read_json(io.StringIO(one["table"]), orient="split")
+    for out in two:  # both processes return the assembled table
+        got = pd.read_json(io.StringIO(out["table"]), orient="split")
+        pd.testing.assert_frame_equal(got, ref, check_exact=False, rtol=1e-5)
+    assert sorted(p.name for p in a.iterdir()) == ["p0of2", "p1of2", "results"]
+    for p in ("p0of2", "p1of2"):
+        assert json.loads((a / p / "grid_part.json").read_text())["members"] == (
+            [0, 2, 4] if p == "p0of2" else [1, 3, 5]
+        )
+        assert list((a / p / "checkpoints_local").glob("*.msgpack"))
+    print(
+        f"run_grid: 1 process {one['seconds']:.1f} s, 2 processes "
+        f"{max(o['seconds'] for o in two):.1f} s"
+    )
+
+
+def test_split_arch_grid_in_threads_equals_one_process(tmp_path):
+    """Padded architecture programs split the same way (each process extracts its
+    members' unpadded parameters)."""
+    from ddat_jax.models import MultiTaskRNN
+    from ddat_jax.train import grid as G
+
+    cfg = _grid_config(arch=((1, 4), (2, 3)), seeds=3, arch_grouping="all")
+
+    def build(num_layers=1, hidden_size=4):
+        return MultiTaskRNN(hidden_size=hidden_size, num_layers=num_layers, heads={"emotion": 1})
+
+    data, quiet = _data(), lambda line: None
+    kw = dict(build_model_fn=build, key=system_key(0, "arch"), progress=quiet)
+    ref = G.run_grid(cfg, data, workdir=tmp_path / "one", **kw)
+    assert ref.attrs["programs"][0]["padded"]
+    store = D.MemoryStore()
+    two = _threads(
+        *[
+            lambda p=p: G.run_grid(
+                cfg, data, workdir=tmp_path / "two", cluster=D.Cluster(p, 2, store, 120, 0.01), **kw
+            )
+            for p in range(2)
+        ]
+    )
+    for out in two:
+        assert isinstance(out, pd.DataFrame), out
+        pd.testing.assert_frame_equal(out, ref, check_exact=False, rtol=1e-5)
+        assert _close(out.attrs["best_params"], ref.attrs["best_params"])

@@ -26,9 +26,14 @@ can be resumed with any number of processes). What is split, and who writes what
   complete one-process DDAT run in ``cells/<cell>/`` ending with its
   ``cell_complete.json``; the coordinator waits for every cell and writes the paper's
   tables, figures and report.
-* **Grids** (:func:`ddat_jax.train.grid.run_grid`) are not split: a grid's members (the
-  settings and seeds of one system's architectures) stay in the compiled programs of the
-  process that trains the system (with one process, every grid program runs there).
+* **Grids** (:func:`ddat_jax.train.grid.run_grid`) called by every process of the job
+  (a user's script after ``jax.distributed.initialize``) split the members of each of
+  their programs (:func:`split_members`: process ``p`` takes positions ``p, p+N, ...``);
+  each process fits its slice on its local devices in ``<program>/p<i>of<N>/`` and writes
+  its part, the coordinator assembles the table and alone writes ``results/``. A grid
+  that one process runs alone (e.g. inside its share of a split experiment) must run
+  inside :func:`local` or get ``cluster=LOCAL``; there :func:`job` is :data:`LOCAL`
+  and the grid is not split.
 * **Checkpoints**: orbax cannot checkpoint from one process of a several-process job, so
   every fit of such a job keeps its checkpoints in ``<fit>/checkpoints_local/<epoch>.msgpack``
   (:class:`ddat_jax.train.records.LocalCheckpoints`) instead of ``checkpoints/``. A fit
@@ -205,12 +210,50 @@ def current() -> Cluster:
 @contextlib.contextmanager
 def local() -> Iterator[None]:
     """Runs the block as a one-process run (a DDAT-paper cell inside a split paper)."""
-    global _current
+    global _current, _local_depth
     saved, _current = _current, LOCAL
+    _local_depth += 1
     try:
         yield
     finally:
+        _local_depth -= 1
         _current = saved
+
+
+_local_depth = 0  # > 0 inside local()
+
+
+def from_runtime(timeout_s: float = DEFAULT_TIMEOUT_S) -> Cluster:
+    """A cluster over a ``jax.distributed`` job that the user's own script joined
+    (``jax.distributed.initialize(...)`` called directly, not :func:`initialize`):
+    :data:`LOCAL` with one process, or when the runtime has no key-value client."""
+    import jax
+
+    if jax.process_count() <= 1:
+        return LOCAL
+    from jax._src import distributed as jax_distributed  # the runtime's key-value client
+
+    client = getattr(jax_distributed.global_state, "client", None)
+    if client is None:
+        return LOCAL
+    return Cluster(jax.process_index(), jax.process_count(), _Store(client), float(timeout_s))
+
+
+def job(timeout_s: float | None = None) -> Cluster:
+    """The cluster that work called by every process of the job is split over.
+
+    :func:`current` if :func:`initialize` joined a several-process job (its timeout
+    unless ``timeout_s`` is given); :data:`LOCAL` inside :func:`local` (work that one
+    process runs alone, e.g. a DDAT-paper cell or one process's systems); otherwise
+    :func:`from_runtime` (a script that called ``jax.distributed.initialize`` itself).
+    """
+    if _local_depth > 0:
+        return LOCAL
+    if _current.distributed:
+        if timeout_s is None:
+            return _current
+        return dataclasses.replace(_current, timeout_s=float(timeout_s))
+    return from_runtime(DEFAULT_TIMEOUT_S if timeout_s is None else timeout_s)
 
 
 def initialize(
@@ -292,6 +335,20 @@ def round_robin(count: int, num_processes: int) -> list[int]:
     return [k % num_processes for k in range(count)]
 
 
+def split_members(members: Sequence[int], num_processes: int, process_id: int) -> list[int]:
+    """Process ``process_id``'s slice of one grid program's ``members`` (in their order):
+    positions ``p, p+N, p+2N, ...``. Empty when the program has fewer members than
+    ``p + 1``; the slices of all processes partition ``members``."""
+    if not 0 <= process_id < num_processes:
+        raise ValueError(f"process_id {process_id} not in [0, {num_processes})")
+    return list(members)[process_id::num_processes]
+
+
+def member_owners(members: Sequence[int], num_processes: int) -> dict[int, int]:
+    """``{member: process}`` of :func:`split_members` (the inverse of the slices)."""
+    return {m: k % num_processes for k, m in enumerate(members)}
+
+
 # -- console ---------------------------------------------------------------------------
 class PrefixedStream(io.TextIOBase):
     """Writes whole lines to ``stream``, each starting with ``prefix`` (per thread, so
@@ -347,9 +404,13 @@ __all__ = [
     "components",
     "current",
     "deal",
+    "from_runtime",
     "initialize",
+    "job",
     "local",
+    "member_owners",
     "prefix_console",
     "reporting",
     "round_robin",
+    "split_members",
 ]
