@@ -249,6 +249,8 @@ def test_smoke_reproduction_of_one_part_end_to_end(tmp_path):
     res = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     assert "implicit_omg: done in" in res.stdout and "INFO" not in res.stdout
+    marker = json.loads((tmp_path / "implicit_omg" / runner.MARKER).read_text())
+    assert marker["peak_rss_mib"] > 100  # the child's own peak resident memory
     text = (tmp_path / "report" / "index.md").read_text()
     assert "### Claims of the paper, tested here" in text
     assert "| implicit fusion > mono-modal RNN | OMG-like, audio main, dev macro-F1 |" in text

@@ -75,7 +75,8 @@ def _status(o: Outcome) -> str:
 
 
 def parts_table(outcomes: Sequence[Outcome], at: Path) -> pd.DataFrame:
-    """Part × (paper, config, status, wall time of the run that produced it, machine)."""
+    """Part × (paper, config, status, wall time and peak resident memory of the run that
+    produced it, machine)."""
     rows = []
     for o in outcomes:
         marker = read_marker(o.workdir) or {}
@@ -86,6 +87,9 @@ def parts_table(outcomes: Sequence[Outcome], at: Path) -> pd.DataFrame:
                 "config": marker.get("command", f"configs/{o.part.config}"),
                 "status": _status(o),
                 "wall time": _minutes(marker.get("seconds")) if marker else "–",
+                "peak memory": f"{marker['peak_rss_mib'] / 1024:.1f} GiB"
+                if marker.get("peak_rss_mib")
+                else "–",
                 "finished": marker.get("finished", "–"),
                 "machine": marker.get("machine", "–"),
             }

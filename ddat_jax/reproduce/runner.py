@@ -22,6 +22,7 @@ import json
 import multiprocessing as mp
 import os
 import platform
+import resource
 import signal
 import sys
 import time
@@ -35,6 +36,7 @@ from ddat_jax.experiment import workdirs
 from ddat_jax.reproduce.parts import Part, config_arg, part_config
 
 MARKER = "part_complete.json"
+RESOURCES = "part_resources.json"  # the child's peak resident memory, read into the marker
 
 
 def machine() -> str:
@@ -92,10 +94,15 @@ def is_complete(cfg: ml_collections.ConfigDict, workdir: Path) -> bool:
 
 def write_marker(cfg, workdir: Path, seconds: float, command: str) -> dict:
     """Writes ``part_complete.json`` (atomically, last) for a part that just finished."""
+    try:
+        peak = json.loads((workdir / RESOURCES).read_text()).get("peak_rss_mib")
+    except (OSError, json.JSONDecodeError):
+        peak = None
     marker = {
         "config": workdirs.config_dict(cfg),
         "files": {rel: _sha(workdir / rel) for rel in part_files(workdir)},
         "seconds": round(seconds, 1),
+        "peak_rss_mib": peak,
         "machine": machine(),
         "finished": dt.datetime.now().isoformat(timespec="seconds"),
         "command": command,
@@ -125,6 +132,8 @@ def _child(cfg, workdir: str, compilation_cache: bool, overwrite: bool) -> None:
         sys.exit(2)
     route_library_logs(wd)
     run(cfg, wd)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    atomic.write_text(wd / RESOURCES, json.dumps({"peak_rss_mib": round(peak)}) + "\n")
 
 
 @dataclasses.dataclass
