@@ -11,6 +11,7 @@ into another model or data set even when files were copied by hand.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -86,3 +87,40 @@ def prepare(config, workdir: str | Path, *, overwrite: bool = False) -> str:
             state = "resume"
     atomic.write_text(path, json.dumps(new, indent=2, sort_keys=True) + "\n")
     return state
+
+
+def sha256(path: Path) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def write_completion(config, folder: Path, name: str, files, **extra) -> dict:
+    """Writes the completion marker ``folder/name`` (atomically; write it last): the
+    resolved config, the SHA-256 of ``files`` (paths relative to ``folder``) and ``extra``."""
+    folder = Path(folder)
+    marker = {
+        "config": config_dict(config),
+        "files": {rel: sha256(folder / rel) for rel in files},
+        **extra,
+    }
+    atomic.write_text(folder / name, json.dumps(marker, indent=1) + "\n")
+    return marker
+
+
+def read_completion(folder: Path, name: str) -> dict | None:
+    """The marker ``folder/name`` as written by :func:`write_completion`, or None."""
+    try:
+        return json.loads((Path(folder) / name).read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def completion_verified(config, folder: Path, name: str) -> bool:
+    """Whether ``folder`` holds a finished run of ``config``: its marker records the same
+    config (:func:`differences`) and every recorded file is unchanged."""
+    folder = Path(folder)
+    marker = read_completion(folder, name)
+    if not marker or differences(marker.get("config", {}), config_dict(config)):
+        return False
+    files = marker.get("files") or {}
+    return all((folder / rel).is_file() and sha256(folder / rel) == h for rel, h in files.items())

@@ -142,7 +142,7 @@ def paper_section(paper: str, outcomes: Sequence[Outcome], at: Path, root: Path)
                 embedded.add(md)
     lines += ["### Every table and figure", ""]
     for part, folder in folders.items():
-        tabs = [t for t in _tables(folder)]
+        tabs = _tables(folder)
         figs = _figures(folder)
         links = ", ".join(f"[{t.stem}]({_rel(t, at)})" for t in tabs)
         lines += [f"- `{part}` tables: {links or '–'}"]

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import hashlib
 import json
 import multiprocessing as mp
 import os
@@ -60,10 +59,6 @@ def machine() -> str:
     return f"{model}, {os.cpu_count()} cores{mem}, {platform.system()} {platform.release()}"
 
 
-def _sha(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def part_files(workdir: Path) -> list[str]:
     """The files a finished part is checked by: results, figures and the report."""
     found = [p for d in ("results", "figures") for p in sorted((workdir / d).rglob("*"))]
@@ -75,40 +70,31 @@ def part_files(workdir: Path) -> list[str]:
 
 def read_marker(workdir: Path) -> dict | None:
     """The part's ``part_complete.json`` or None (absent or unreadable)."""
-    try:
-        return json.loads((workdir / MARKER).read_text())
-    except (OSError, json.JSONDecodeError):
-        return None
+    return workdirs.read_completion(workdir, MARKER)
 
 
 def is_complete(cfg: ml_collections.ConfigDict, workdir: Path) -> bool:
     """Whether ``workdir`` holds a finished run of ``cfg`` whose files are unchanged."""
     marker = read_marker(workdir)
-    if not marker or workdirs.differences(marker.get("config", {}), workdirs.config_dict(cfg)):
-        return False
-    files = marker.get("files") or {}
-    return bool(files) and all(
-        (workdir / rel).is_file() and _sha(workdir / rel) == h for rel, h in files.items()
+    return bool(marker and marker.get("files")) and workdirs.completion_verified(
+        cfg, workdir, MARKER
     )
 
 
 def write_marker(cfg, workdir: Path, seconds: float, command: str) -> dict:
     """Writes ``part_complete.json`` (atomically, last) for a part that just finished."""
-    try:
-        peak = json.loads((workdir / RESOURCES).read_text()).get("peak_rss_mib")
-    except (OSError, json.JSONDecodeError):
-        peak = None
-    marker = {
-        "config": workdirs.config_dict(cfg),
-        "files": {rel: _sha(workdir / rel) for rel in part_files(workdir)},
-        "seconds": round(seconds, 1),
-        "peak_rss_mib": peak,
-        "machine": machine(),
-        "finished": dt.datetime.now().isoformat(timespec="seconds"),
-        "command": command,
-    }
-    atomic.write_text(workdir / MARKER, json.dumps(marker, indent=1) + "\n")
-    return marker
+    resources = workdirs.read_completion(workdir, RESOURCES) or {}
+    return workdirs.write_completion(
+        cfg,
+        workdir,
+        MARKER,
+        part_files(workdir),
+        seconds=round(seconds, 1),
+        peak_rss_mib=resources.get("peak_rss_mib"),
+        machine=machine(),
+        finished=dt.datetime.now().isoformat(timespec="seconds"),
+        command=command,
+    )
 
 
 def _child(cfg, workdir: str, compilation_cache: bool, overwrite: bool) -> None:
@@ -186,7 +172,6 @@ def run_parts(
       echo: where progress lines go.
     """
     wds = {p.name: root / p.name for p in parts}
-    # every part a link refers to must exist in the selection (select() adds them)
     outcomes: list[Outcome] = []
     done_ok: set[str] = set()
     total_est = sum(p.minutes for p in parts)

@@ -29,15 +29,12 @@ writes ``results/``, ``figures/`` and ``report.md``.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import time
 from pathlib import Path
 
 import ml_collections
 import pandas as pd
 
-from ddat_jax import atomic
 from ddat_jax.experiment import distributed, workdirs
 from ddat_jax.methods.ddat import paper_values, settings
 from ddat_jax.predictions import MANIFEST, Predictions, read_predictions
@@ -109,23 +106,9 @@ def cell_config(config, modality: str, dimension: str, arch) -> ml_collections.C
     return c
 
 
-def _sha(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def cell_complete(cfg, cwd: Path) -> bool:
     """Whether ``cwd`` holds a finished run of ``cfg`` whose files are unchanged."""
-    path = cwd / MARKER
-    if not path.is_file():
-        return False
-    try:
-        marker = json.loads(path.read_text())
-    except json.JSONDecodeError:
-        return False
-    if workdirs.differences(marker.get("config", {}), workdirs.config_dict(cfg)):
-        return False
-    files = marker.get("files", {})
-    return all((cwd / rel).is_file() and _sha(cwd / rel) == h for rel, h in files.items())
+    return workdirs.completion_verified(cfg, cwd, MARKER)
 
 
 def run_cell(cfg, cwd: Path, *, overwrite: bool) -> str:
@@ -137,9 +120,7 @@ def run_cell(cfg, cwd: Path, *, overwrite: bool) -> str:
     t0 = time.perf_counter()
     (cwd / MARKER).unlink(missing_ok=True)
     run(cfg, cwd, overwrite=overwrite)
-    files = {rel: _sha(cwd / rel) for rel in CELL_FILES}
-    marker = {"config": workdirs.config_dict(cfg), "files": files}
-    atomic.write_text(cwd / MARKER, json.dumps(marker, indent=1) + "\n")
+    workdirs.write_completion(cfg, cwd, MARKER, CELL_FILES)
     return f"ran in {time.perf_counter() - t0:.0f} s"
 
 
